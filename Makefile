@@ -1,0 +1,23 @@
+# The two front-door commands: `make demo` and `make test`. Both set the environment up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup test demo clean
+
+help:
+	@echo "make setup  - create .venv (ROS 2 Jazzy wheels, torch CPU, ...), colcon-build src/, write env.bash"
+	@echo "make test   - setup, then run every package's tests with DDS isolation"
+	@echo "make demo   - setup, then record a dataset on the built-in simulated SO-101"
+	@echo "make clean  - remove build/, install/, log/ (keeps .venv)"
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	@bash scripts/run_tests.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf build install log

@@ -1,0 +1,1 @@
+"""Policy inference runtime with real-time chunking and the node publishing action chunks."""
