@@ -11,6 +11,11 @@ STEP="start"
 trap 'echo "make setup: FAILED at step: $STEP (see the output above)" >&2' ERR
 step() { STEP="$1"; echo "--- setup: $1"; }
 
+# Serialise concurrent runs (two shells, or tests building while a developer builds): one colcon at a time.
+mkdir -p "$WS/log"
+exec 9>"$WS/log/.setup.lock"
+flock 9
+
 step "check python version"
 "$PYTHON_BIN" - <<'PY'
 import sys
