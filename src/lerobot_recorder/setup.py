@@ -18,7 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "<command> = lerobot_recorder.<module>:main",
+            "lerobot-bringup = lerobot_recorder.bringup_cli:main",
         ],
     },
 )

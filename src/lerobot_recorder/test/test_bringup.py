@@ -1,0 +1,69 @@
+"""Bringup files: parsing, argument substitution, errors, and the command lines built from them."""
+from pathlib import Path
+
+import pytest
+
+from lerobot_recorder.bringup import BringupError, load_bringup, parse_overrides, ros_arguments
+
+EXAMPLE = """
+description: two processes
+arguments:
+  rate: 50.0
+  port: /tmp/sim/follower
+processes:
+  - name: bus_sim
+    package: lerobot_drivers
+    executable: lerobot-servo-sim
+    ros_node: false
+    args: [--arm, so101_follower, --link, $(arg port)]
+  - name: follower
+    package: lerobot_drivers
+    executable: arm_driver
+    namespace: follower
+    parameter_files: [params/follower.yaml]
+    parameters: {port: $(arg port), rate: $(arg rate), label: "rate=$(arg rate)"}
+    remappings: {joint_commands: /leader/joint_states}
+    delay_s: 0.5
+    required: true
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bringup.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_parses_processes_and_substitutes_arguments(tmp_path):
+    bringup = load_bringup(write(tmp_path, EXAMPLE), {"rate": "100"})
+    sim, follower = bringup.processes
+    assert sim.ros_node is False and sim.args == ["--arm", "so101_follower", "--link", "/tmp/sim/follower"]
+    assert follower.parameters == {"port": "/tmp/sim/follower", "rate": 100, "label": "rate=100"}
+    assert follower.parameter_files == [(tmp_path / "params" / "follower.yaml").resolve()]
+    assert follower.delay_s == 0.5 and follower.required is True
+    assert ros_arguments(follower, Path("/tmp/inline.yaml")) == [
+        "--ros-args", "-r", "__node:=follower", "-r", "__ns:=/follower",
+        "--params-file", str((tmp_path / "params" / "follower.yaml").resolve()),
+        "--params-file", "/tmp/inline.yaml", "-r", "joint_commands:=/leader/joint_states",
+    ]
+    assert ros_arguments(sim, None) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("processes: 3", "expected a mapping with a 'processes' list"),
+    ("processes: [{name: a, package: p}]", "processes[0].executable: required string"),
+    ("processes: [{name: a, package: p, executable: e, colour: red}]", "unknown keys ['colour']"),
+    ("processes: [{name: a, package: p, executable: e, args: [$(arg nope)]}]", "$(arg nope) is not declared"),
+    ("processes: [{name: a, package: p, executable: e}, {name: a, package: p, executable: e}]", "duplicate name"),
+])
+def test_errors_name_the_entry(tmp_path, text, message):
+    with pytest.raises(BringupError, match=message.replace("[", r"\[").replace("]", r"\]").replace("$", r"\$")
+                       .replace("(", r"\(").replace(")", r"\)")):
+        load_bringup(write(tmp_path, text))
+
+
+def test_unknown_override_is_rejected(tmp_path):
+    with pytest.raises(BringupError, match="unknown argument 'speed'"):
+        load_bringup(write(tmp_path, EXAMPLE), parse_overrides(["speed:=3"]))
+    with pytest.raises(BringupError, match="expected NAME:=VALUE"):
+        parse_overrides(["rate=3"])
