@@ -1,0 +1,120 @@
+"""GoalController: turns the latest command into one safe goal per control tick.
+
+Rules (all in ROS units, times in node-clock seconds):
+- The most recent command source wins. A direct JointPositionCommand cancels any trajectory; a trajectory takes
+  over when its start time is reached (an earlier source keeps running until then, like ros2_control's JTC).
+- Watchdog: a direct command older than command_timeout_s is stale; the controller then holds the position
+  measured when staleness was detected (not the last goal, which may be far away). A trajectory is never stale
+  while it executes; after its last point it holds that point.
+- Without any command (after reset) it holds the measured position.
+- Every goal passes the max_relative_target clamp against the position measured in the same tick; the stored
+  target stays unclamped so the arm keeps approaching a far target step by step, as LeRobot's send_action does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from lerobot_drivers.control.commands import JointPositionCommand, JointTrajectoryCommand
+from lerobot_drivers.control.safety import RelativeTargetLimit
+from lerobot_drivers.control.trajectory import ActiveTrajectory
+
+
+class GoalSource(str, Enum):
+    HOLD = "hold"                    # no command yet (or after reset)
+    STALE_HOLD = "stale_hold"        # watchdog: direct commands stopped arriving
+    DIRECT = "joint_commands"
+    TRAJECTORY = "trajectory"
+    TRAJECTORY_DONE = "trajectory_done"
+
+
+@dataclass(frozen=True)
+class Tick:
+    goal: np.ndarray           # what to write to the motors (clamped), ROS units, arm order
+    target: np.ndarray         # what the command asked for (unclamped)
+    source: GoalSource
+    clamped: np.ndarray        # bool per joint: the clamp changed the goal
+    became_stale: bool         # this tick the watchdog fired
+
+
+class GoalController:
+    def __init__(self, n_joints: int, command_timeout_s: float, limit: RelativeTargetLimit | None = None):
+        if command_timeout_s <= 0:
+            raise ValueError(f"command_timeout_s = {command_timeout_s}, expected > 0")
+        self.n_joints = n_joints
+        self.command_timeout_s = command_timeout_s
+        self.limit = limit
+        self._target: np.ndarray | None = None
+        self._source = GoalSource.HOLD
+        self._last_direct_at: float | None = None
+        self._active: ActiveTrajectory | None = None
+        self._pending: JointTrajectoryCommand | None = None
+
+    @property
+    def source(self) -> GoalSource:
+        return self._source
+
+    @property
+    def target(self) -> np.ndarray | None:
+        return None if self._target is None else self._target.copy()
+
+    def reset(self, present: np.ndarray | None = None) -> None:
+        """Drop every command and hold `present` (or, if None, the first position measured in the next tick).
+        Called on activation and after a reconnect, so the arm never resumes an old command."""
+        self._target = None if present is None else np.array(present, dtype=float)
+        self._source = GoalSource.HOLD
+        self._last_direct_at = None
+        self._active = None
+        self._pending = None
+
+    def accept_positions(self, command: JointPositionCommand) -> None:
+        self._active = None
+        self._pending = None
+        if self._target is None:
+            # Not a single tick ran yet: remember the command; joints it does not name are filled in by the tick.
+            self._target = np.full(self.n_joints, np.nan)
+        self._target[command.indices] = command.positions
+        self._last_direct_at = command.received_at
+        self._source = GoalSource.DIRECT
+
+    def accept_trajectory(self, command: JointTrajectoryCommand) -> None:
+        # Replaces any trajectory that has not started yet; the running source continues until its start time.
+        self._pending = command
+
+    def step(self, now: float, present: np.ndarray) -> Tick:
+        present = np.asarray(present, dtype=float)
+        if self._target is None:
+            self._target = present.copy()
+        unset = np.isnan(self._target)
+        if unset.any():
+            self._target[unset] = present[unset]
+
+        if self._pending is not None and now >= self._pending.start_time:
+            command, self._pending = self._pending, None
+            if self._active is not None:
+                # Take over from where the running trajectory is right now.
+                self._target[self._active.indices] = self._active.sample(now)
+            self._active = ActiveTrajectory(command, now, self._target[command.indices])
+            self._source = GoalSource.TRAJECTORY
+            self._last_direct_at = None
+
+        became_stale = False
+        if self._active is not None:
+            self._target[self._active.indices] = self._active.sample(now)
+            if self._active.finished(now):
+                self._active = None
+                self._source = GoalSource.TRAJECTORY_DONE
+        elif self._source is GoalSource.DIRECT and self._last_direct_at is not None \
+                and now - self._last_direct_at > self.command_timeout_s:
+            self._target = present.copy()
+            self._source = GoalSource.STALE_HOLD
+            became_stale = True
+
+        goal = self._target.copy()
+        clamped = np.zeros(self.n_joints, dtype=bool)
+        if self.limit is not None:
+            goal, clamped = self.limit.apply(goal, present)
+        return Tick(goal=goal, target=self._target.copy(), source=self._source, clamped=clamped,
+                    became_stale=became_stale)
