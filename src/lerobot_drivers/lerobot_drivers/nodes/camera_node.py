@@ -1,0 +1,184 @@
+"""OpenCV camera as a lifecycle node: /cameras/<camera_name>/image_raw (sensor_msgs/Image rgb8).
+
+Lifecycle: configure opens the device (and starts the capture thread), activate publishes, deactivate stops
+publishing (the device keeps streaming so stamps stay fresh on re-activation), cleanup/shutdown release it.
+`autostart` (default true) runs configure + activate at start-up, since the pip environment has no lifecycle CLI;
+with autostart a device that cannot be configured ends the process with exit code 1.
+
+Parameters: camera_name, device (index or path), width, height, fps (0 = device default), rotation (0/90/180/270),
+fourcc, frame_id, topic (default /cameras/<camera_name>/image_raw), wait_for_device (configure succeeds even when
+the device cannot be opened yet; the capture thread keeps retrying), backoff_max (s), autostart.
+Frames are stamped on the node clock the moment they are grabbed. Health goes to /diagnostics at 1 Hz.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from lerobot_drivers.cameras import (CameraConfigError, CameraOpenError, CaptureStatus, CaptureThread, OpenCVCamera,
+                                     OpenCVCameraConfig)
+from lerobot_drivers.cameras.capture import STREAMING
+from lerobot_drivers.image_conversion import numpy_to_image_msg
+
+_ANY_TYPE = ParameterDescriptor(dynamic_typing=True)  # device may be 0 or "/dev/video0"; fps 30 or 29.97
+
+
+class CameraNode(LifecycleNode):
+    def __init__(self, node_name: str = "opencv_camera", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("camera_name", "camera")
+        self.declare_parameter("device", "0", _ANY_TYPE)
+        self.declare_parameter("width", 640)
+        self.declare_parameter("height", 480)
+        self.declare_parameter("fps", 30.0, _ANY_TYPE)
+        self.declare_parameter("rotation", 0)
+        self.declare_parameter("fourcc", "")
+        self.declare_parameter("frame_id", "")
+        self.declare_parameter("topic", "")
+        self.declare_parameter("wait_for_device", False)
+        self.declare_parameter("backoff_max", 2.0)
+        self.declare_parameter("autostart", True)
+        self._capture: CaptureThread | None = None
+        self._image_pub = None
+        self._active = threading.Event()
+        self._published = 0
+        self._rate_window = (time.monotonic(), 0)
+        self._measured_fps = 0.0
+        self._camera_name = ""
+        self._frame_id = ""
+        self._config: OpenCVCameraConfig | None = None
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        param = lambda name: self.get_parameter(name).value  # noqa: E731
+        self._camera_name = str(param("camera_name"))
+        try:
+            self._config = OpenCVCameraConfig(device=param("device"), width=int(param("width")),
+                                              height=int(param("height")), fps=float(param("fps")),
+                                              rotation=int(param("rotation")), fourcc=str(param("fourcc")))
+        except (CameraConfigError, ValueError, TypeError) as error:
+            self.get_logger().error(f"camera {self._camera_name}: bad parameters: {error}")
+            return TransitionCallbackReturn.FAILURE
+        camera = OpenCVCamera(self._config)
+        try:
+            camera.open()
+        except (CameraOpenError, CameraConfigError) as error:
+            if not param("wait_for_device"):
+                self.get_logger().error(f"camera {self._camera_name}: {error}")
+                return TransitionCallbackReturn.FAILURE
+            self.get_logger().warning(f"camera {self._camera_name}: {error}; waiting for it (wait_for_device=true)")
+        topic = str(param("topic")) or f"/cameras/{self._camera_name}/image_raw"
+        self._frame_id = str(param("frame_id")) or f"{self._camera_name}_optical_frame"
+        self._image_pub = self.create_lifecycle_publisher(Image, topic, qos_profile_sensor_data)
+        self._capture = CaptureThread(camera, self._on_frame, stamp=lambda: self.get_clock().now(),
+                                      on_status=self._on_status, fps=self._config.fps,
+                                      backoff_max=float(param("backoff_max")))
+        self._capture.start()
+        if camera.is_open:
+            self.get_logger().info(
+                f"camera {self._camera_name}: opened {self._config.device!r} at {camera.actual_width}x"
+                f"{camera.actual_height} {camera.actual_fps:g} fps (rotation {self._config.rotation}) -> {topic}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.set()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        self._active.clear()
+        if self._capture is not None:
+            self._capture.stop()  # the thread releases the device on its way out
+            self._capture = None
+        if self._image_pub is not None:
+            self.destroy_lifecycle_publisher(self._image_pub)
+            self._image_pub = None
+
+    # --- capture thread callbacks ------------------------------------------------------------------------------
+    def _on_frame(self, frame, when) -> None:
+        if not self._active.is_set() or self._image_pub is None:
+            return
+        self._image_pub.publish(numpy_to_image_msg(frame, "rgb8", stamp=when.to_msg(), frame_id=self._frame_id))
+        self._published += 1
+
+    def _on_status(self, status: CaptureStatus) -> None:
+        log = self.get_logger()
+        if status.state == STREAMING:
+            log.info(f"camera {self._camera_name}: streaming (reconnects so far: {status.reconnects})")
+        elif status.last_error:
+            # A video file used as a source ends and is reopened every loop: expected, so not a warning.
+            looping_file = self._config is not None and self._config.is_file_or_url and "end of file" in status.last_error
+            (log.debug if looping_file else log.warning)(f"camera {self._camera_name}: {status.state}: {status.last_error}; "
+                        f"next attempt in {status.retry_in:.2f} s")
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        start, count = self._rate_window
+        if now - start >= 1.0:
+            self._measured_fps = (self._published - count) / (now - start)
+            self._rate_window = (now, self._published)
+        status = DiagnosticStatus(name=f"{self.get_name()}: camera {self._camera_name}",
+                                  hardware_id=str(self._config.device) if self._config else "")
+        capture = self._capture.status if self._capture else None
+        if capture is None:
+            status.level, status.message = DiagnosticStatus.STALE, "not configured"
+        elif capture.state == STREAMING:
+            status.level, status.message = DiagnosticStatus.OK, "streaming" if self._active.is_set() else "inactive"
+        else:
+            status.level, status.message = DiagnosticStatus.ERROR, f"{capture.state}: {capture.last_error}"
+        if capture is not None:
+            status.values = [KeyValue(key=k, value=str(v)) for k, v in (
+                ("state", capture.state), ("frames_captured", capture.frames), ("frames_published", self._published),
+                ("published_fps", f"{self._measured_fps:.2f}"), ("reconnects", capture.reconnects),
+                ("open_failures", capture.open_failures))]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = CameraNode()
+    code = 0
+    try:
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("autostart: configure failed, exiting")
+                code = 1
+            else:
+                node.trigger_activate()
+        if code == 0:
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._release()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
