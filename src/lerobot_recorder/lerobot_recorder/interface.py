@@ -361,12 +361,14 @@ _constructor = SafeConstructor()
 class _Entry:
     """A YAML node with its file, line and dotted key path, for errors that point at the offending line."""
 
-    def __init__(self, file: str, node: yaml.Node, key: str) -> None:
+    def __init__(self, file: str, node: yaml.Node, key: str, key_node: yaml.Node | None = None) -> None:
         self.file, self.node, self.key = file, node, key
+        # Errors point at the line of the key ("action:"), not where a block value starts (its first child).
+        self._mark = (key_node or node).start_mark
 
     @property
     def line(self) -> int:
-        return self.node.start_mark.line + 1
+        return self._mark.line + 1
 
     @property
     def where(self) -> str:
@@ -387,7 +389,7 @@ class _Entry:
         out: dict[str, _Entry] = {}
         for key_node, value_node in self.node.value:
             key = _constructor.construct_object(key_node, deep=True)
-            entry = _Entry(self.file, value_node, self.child_key(str(key)))
+            entry = _Entry(self.file, value_node, self.child_key(str(key)), key_node)
             if not isinstance(key, str):
                 _Entry(self.file, key_node, self.key).fail(f"keys must be strings, got {key!r}")
             if key in out:
@@ -638,13 +640,17 @@ def _camera(entry: _Entry, name: str, fps: int) -> CameraFeature:
     items = entry.mapping(
         ("topic", "type", "height", "width", "channels", "storage", "stamp", "qos", "max_age_s", "required")
     )
+    kind = items["type"].choice(tuple(IMAGE_TYPES)) if "type" in items else "raw"
+    channels = items["channels"].choice((1, 3)) if "channels" in items else 3
+    if kind == "compressed" and channels == 1:
+        items["channels"].fail("compressed cameras are decoded to 3 channels; use channels: 3")
     return CameraFeature(
         name=name,
         topic=_topic(_require(entry, items, "topic")),
-        kind=items["type"].choice(tuple(IMAGE_TYPES)) if "type" in items else "raw",
+        kind=kind,
         height=_require(entry, items, "height").integer(minimum=1),
         width=_require(entry, items, "width").integer(minimum=1),
-        channels=items["channels"].choice((1, 3)) if "channels" in items else 3,
+        channels=channels,
         storage=items["storage"].choice(("video", "image")) if "storage" in items else "video",
         stamp=items["stamp"].choice(("header", "receive")) if "stamp" in items else "header",
         qos=_qos(items.get("qos"), IMAGE_QOS),

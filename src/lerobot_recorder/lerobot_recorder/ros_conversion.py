@@ -120,69 +120,44 @@ def trajectory_values(msg: Any, joints: Sequence[str], field: str, topic: str) -
 
 
 # ----------------------------------------------------------------------------------------------- images
-def _bytes_view(data: Any) -> np.ndarray:
-    """uint8 view of a message byte buffer: array.array / bytes (rclpy) or a numpy array (rosbags), no copy."""
-    if isinstance(data, np.ndarray):
-        return data.astype(np.uint8, copy=False).reshape(-1)
-    try:
-        return np.frombuffer(data, dtype=np.uint8)
-    except TypeError:  # a plain list of ints
-        return np.asarray(data, dtype=np.uint8)
-
-
-_COLOR_ORDER = {"rgb8": (3, [0, 1, 2]), "bgr8": (3, [2, 1, 0]), "rgba8": (4, [0, 1, 2]), "bgra8": (4, [2, 1, 0])}
+# Pixel decoding is lerobot_drivers.image_conversion (the same code the camera node encodes with); this module
+# adds the checks against the interface's declared size and channels and names the topic in errors.
+def _check_size(image: np.ndarray, height: int, width: int, topic: str) -> None:
+    if image.shape[0] != height or image.shape[1] != width:
+        raise ConversionError(
+            f"{topic}: expected a {width}x{height} image (width x height), got {image.shape[1]}x{image.shape[0]}"
+        )
 
 
 def image_values(msg: Any, height: int, width: int, channels: int, topic: str) -> np.ndarray:
-    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) -> uint8 (H, W, C), RGB channel order."""
-    if int(msg.height) != height or int(msg.width) != width:
-        raise ConversionError(
-            f"{topic}: expected a {width}x{height} image (width x height), got {msg.width}x{msg.height}"
-        )
-    encoding = str(msg.encoding).lower()
-    if encoding in _COLOR_ORDER:
-        src_channels, order = _COLOR_ORDER[encoding]
-    elif encoding in ("mono8", "8uc1"):
-        src_channels, order = 1, [0]
-    else:
-        raise ConversionError(
-            f"{topic}: unsupported image encoding {msg.encoding!r}; expected rgb8, bgr8, rgba8, bgra8 or mono8"
-        )
-    step = int(msg.step)
-    row_bytes = width * src_channels
-    if step < row_bytes:
-        raise ConversionError(f"{topic}: step {step} is shorter than a row of {row_bytes} bytes ({encoding})")
-    raw = _bytes_view(msg.data)
-    if raw.size < step * height:
-        raise ConversionError(f"{topic}: image data has {raw.size} bytes, expected {step * height}")
-    pixels = raw[: step * height].reshape(height, step)[:, :row_bytes].reshape(height, width, src_channels)
-    if channels == 1:
-        if src_channels != 1:
-            raise ConversionError(f"{topic}: feature declares 1 channel but the image is {encoding}")
-        return pixels.copy()
-    if channels != 3:
-        raise ConversionError(f"{topic}: only 1 or 3 channels are supported, feature declares {channels}")
-    if src_channels == 1:
-        return np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels[:, :, order])
+    """sensor_msgs/Image (rgb8, bgr8, mono8) -> uint8 (H, W, C): RGB for 3 channels, mono8 only for 1."""
+    from lerobot_drivers import image_conversion as ic
+
+    try:
+        if channels == 1:
+            if msg.encoding != "mono8":
+                raise ConversionError(f"{topic}: feature declares 1 channel but the image is {msg.encoding}")
+            image = ic.image_msg_to_numpy(msg)[:, :, None]
+        else:
+            image = ic.image_msg_to_rgb(msg)
+    except ic.ImageConversionError as error:
+        raise ConversionError(f"{topic}: {error}") from None
+    _check_size(image, height, width, topic)
+    return np.ascontiguousarray(image)
 
 
 def compressed_image_values(msg: Any, height: int, width: int, channels: int, topic: str) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg/png, as image_transport publishes) -> uint8 (H, W, C) RGB."""
-    import cv2
+    from lerobot_drivers import image_conversion as ic
 
-    buffer = _bytes_view(msg.data)
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    decoded = cv2.imdecode(buffer, flag) if buffer.size else None
-    if decoded is None:
-        raise ConversionError(f"{topic}: could not decode CompressedImage (format {msg.format!r}, {buffer.size} bytes)")
-    if decoded.shape[0] != height or decoded.shape[1] != width:
-        raise ConversionError(
-            f"{topic}: expected a {width}x{height} image (width x height), got {decoded.shape[1]}x{decoded.shape[0]}"
-        )
+    try:
+        image = ic.compressed_msg_to_rgb(msg)
+    except ic.ImageConversionError as error:
+        raise ConversionError(f"{topic}: {error}") from None
+    _check_size(image, height, width, topic)
     if channels == 1:
-        return decoded.reshape(height, width, 1)
-    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+        raise ConversionError(f"{topic}: 1-channel features from CompressedImage are not supported")
+    return np.ascontiguousarray(image)
 
 
 # ------------------------------------------------------------------------------------------------- task
