@@ -1,0 +1,119 @@
+"""Simulated camera: renders the reaching scene with the arm at its latest JointState, like a real camera topic.
+
+Subscribes: joint_states_topic (default /follower/joint_states, sensor_msgs/JointState, radians + gripper fraction;
+            partial messages update only the joints they name; before the first message the arm is drawn at zero),
+            /scene/randomize_target (std_msgs/Empty: new target, e.g. published by an episode manager),
+            /scene/set_target (geometry_msgs/PointStamped: put the target at x, y; z is ignored).
+Publishes:  /cameras/<camera_name>/image_raw (sensor_msgs/Image rgb8, sensor-data QoS, stamped on the node clock at
+            render time), and with the same stamp, every frame: /scene/target (geometry_msgs/PointStamped, centre of
+            the cube's top face in metres, frame `base_frame`), /scene/reached (std_msgs/Bool).
+Services:   ~/randomize_target (std_srvs/Trigger; the message gives the new target).
+Parameters: camera_name (front), width (640), height (480), fps (30), view (three_quarter | top | side), seed (0),
+            reach_radius (0.04 m), joint_states_topic, base_frame (base).
+"""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Empty
+from std_srvs.srv import Trigger
+
+from lerobot_drivers.image_conversion import numpy_to_image_msg
+from lerobot_drivers.sim.kinematics import JOINT_NAMES, forward_kinematics
+from lerobot_drivers.sim.scene import ReachingScene, SceneConfig
+
+
+class SimCameraNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("sim_camera", **kwargs)
+        p = lambda name, default, **kw: self.declare_parameter(name, default, **kw).value  # noqa: E731
+        self.camera_name = p("camera_name", "front")
+        fps = float(p("fps", 30.0, descriptor=ParameterDescriptor(dynamic_typing=True)))
+        config = SceneConfig(width=int(p("width", 640)), height=int(p("height", 480)), view=str(p("view", "three_quarter")),
+                             reach_radius=float(p("reach_radius", 0.04)))
+        self.scene = ReachingScene(config, seed=int(p("seed", 0)))
+        self.base_frame = str(p("base_frame", "base"))
+        self.frame_id = f"{self.camera_name}_optical_frame"
+        self.joints = {name: (0.5 if name == "gripper" else 0.0) for name in JOINT_NAMES}
+        if fps <= 0:
+            raise ValueError(f"parameter fps must be > 0, got {fps}")
+
+        self.image_pub = self.create_publisher(Image, f"/cameras/{self.camera_name}/image_raw", qos_profile_sensor_data)
+        self.target_pub = self.create_publisher(PointStamped, "/scene/target", 10)
+        self.reached_pub = self.create_publisher(Bool, "/scene/reached", 10)
+        self.create_subscription(JointState, str(p("joint_states_topic", "/follower/joint_states")),
+                                 self._on_joint_state, qos_profile_sensor_data)
+        self.create_subscription(Empty, "/scene/randomize_target", lambda _: self._randomize("topic"), 10)
+        self.create_subscription(PointStamped, "/scene/set_target", self._on_set_target, 10)
+        self.create_service(Trigger, "~/randomize_target", self._on_randomize_service)
+        self.create_timer(1.0 / fps, self._tick)
+        self.get_logger().info(
+            f"sim camera {self.camera_name}: {config.width}x{config.height} {config.view} view at {fps:g} fps; "
+            f"target at {self._format_target()}")
+
+    def _format_target(self) -> str:
+        x, y, z = self.scene.target_centre
+        return f"({x:.3f}, {y:.3f}, {z:.3f}) m"
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):
+            self.get_logger().warning(
+                f"ignoring JointState with {len(msg.name)} names but {len(msg.position)} positions", once=True)
+            return
+        for name, value in zip(msg.name, msg.position):
+            if name in self.joints:
+                self.joints[name] = float(value)
+
+    def _randomize(self, why: str) -> str:
+        self.scene.randomize_target()
+        text = f"new target at {self._format_target()} ({why})"
+        self.get_logger().info(text)
+        return text
+
+    def _on_randomize_service(self, request, response):
+        response.success, response.message = True, self._randomize("service")
+        return response
+
+    def _on_set_target(self, msg: PointStamped) -> None:
+        self.scene.set_target(msg.point.x, msg.point.y)
+        self.get_logger().info(f"target set to {self._format_target()}")
+
+    def _tick(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        pose = forward_kinematics(self.joints, self.scene.config.geometry)
+        image = self.scene.render(None, pose=pose)
+        self.image_pub.publish(numpy_to_image_msg(image, "rgb8", stamp=stamp, frame_id=self.frame_id))
+        target = PointStamped()
+        target.header.stamp, target.header.frame_id = stamp, self.base_frame
+        target.point.x, target.point.y, target.point.z = map(float, self.scene.target_centre)
+        self.target_pub.publish(target)
+        self.reached_pub.publish(Bool(data=self.scene.is_reached(pose)))
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SimCameraNode()
+    except ValueError as error:
+        print(f"sim_camera: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Simulators that stand in for hardware: servo bus, camera scene, kinematics."""
