@@ -1,0 +1,487 @@
+"""Video side of the writer: encoder settings, per-camera background workers, mp4 concatenation.
+
+Each camera (video feature) and each image feature has one worker thread fed through a bounded queue while the
+episode is being recorded, so `save_episode` only has to flush the last few frames. Video frames are encoded
+with PyAV into a per-episode segment mp4 (CFR, pts = frame number, time base 1/fps); at save time the segment
+is stream-copied (remuxed, no re-encode) onto the end of the camera's current file, or moved to a new file.
+Workers also keep downsampled copies of the frames for the image stats, so no episode is held in RAM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from .stats import FrameSampler, Stats, image_stats
+
+log = logging.getLogger(__name__)
+
+CODEC_ALIASES = {"av1": "libsvtav1", "h264": "libx264", "hevc": "libx265"}
+# codec name stored in info.json (stream.codec.canonical_name) -> encoder used to append to that file
+CANONICAL_TO_ENCODER = {"av1": "libsvtav1", "h264": "libx264", "hevc": "libx265"}
+
+
+class EncoderError(RuntimeError):
+    """A camera/image worker failed (encoding, disk full...). The episode in progress cannot be saved."""
+
+
+class EncoderStalledError(EncoderError):
+    """A worker queue stayed full for longer than the stall timeout."""
+
+
+@dataclass
+class VideoEncoderConfig:
+    """Encoder settings for video features (defaults as upstream lerobot: AV1 via SVT, GOP 2, crf 30, preset 12).
+
+    `queue_maxsize` frames are buffered per camera; when the encoder cannot keep up, `add_frame` blocks (up to
+    `stall_timeout_s`) and the stall is counted and logged. Frames are never dropped.
+    """
+
+    vcodec: str = "libsvtav1"
+    pix_fmt: str = "yuv420p"
+    g: int | None = 2
+    crf: int | None = 30
+    preset: int | str | None = None
+    fast_decode: int = 0
+    extra_options: dict[str, str] = field(default_factory=dict)
+    encoder_threads: int | None = None
+    queue_maxsize: int = 60
+    stall_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        name = self.encoder_name
+        try:
+            av.codec.Codec(name, "w")
+        except Exception as exc:  # noqa: BLE001 - PyAV raises several types for unknown codecs
+            raise ValueError(f"video encoder: codec {self.vcodec!r} ({name}) is not available in PyAV") from exc
+        if self.queue_maxsize < 1:
+            raise ValueError(f"video encoder: queue_maxsize must be >= 1, got {self.queue_maxsize}")
+
+    @property
+    def encoder_name(self) -> str:
+        return CODEC_ALIASES.get(self.vcodec, self.vcodec)
+
+    @property
+    def resolved_preset(self) -> int | str | None:
+        if self.preset is None and self.encoder_name == "libsvtav1":
+            return 12
+        return self.preset
+
+    def codec_options(self) -> dict[str, str]:
+        """AVOptions passed to the encoder."""
+        opts: dict[str, str] = {}
+        if self.g is not None:
+            opts["g"] = str(self.g)
+        if self.crf is not None:
+            opts["crf"] = str(self.crf)
+        if self.resolved_preset is not None:
+            opts["preset"] = str(self.resolved_preset)
+        name = self.encoder_name
+        if name == "libsvtav1":
+            params = []
+            if self.fast_decode:
+                params.append(f"fast-decode={max(0, min(2, int(self.fast_decode)))}")
+            if self.encoder_threads:
+                params.append(f"lp={int(self.encoder_threads)}")
+            if params:
+                opts["svtav1-params"] = ":".join(params)
+        elif name in ("libx264", "libx265"):
+            if self.fast_decode:
+                opts["tune"] = "fastdecode"
+            # No B-frames: pts == dts, so per-episode segments concatenate with exact k/fps timestamps.
+            opts["bf"] = "0"
+            if self.encoder_threads:
+                opts["threads"] = str(int(self.encoder_threads))
+        for k, v in self.extra_options.items():
+            opts.setdefault(k, str(v))
+        return opts
+
+    def info_fields(self) -> dict[str, Any]:
+        """Encoder-derived keys recorded into info.json features[key]['info'] (as upstream HEAD)."""
+        return {
+            "video.g": self.g,
+            "video.crf": self.crf,
+            "video.preset": self.resolved_preset,
+            "video.fast_decode": self.fast_decode,
+            "video.extra_options": dict(self.extra_options),
+        }
+
+    @classmethod
+    def from_video_info(cls, info: dict[str, Any], **overrides: Any) -> "VideoEncoderConfig":
+        """Rebuild the settings a dataset was recorded with from a features[key]['info'] dict."""
+        kwargs: dict[str, Any] = {}
+        codec = info.get("video.codec")
+        if codec:
+            kwargs["vcodec"] = CANONICAL_TO_ENCODER.get(codec, codec)
+        for key in ("g", "crf", "preset", "fast_decode", "extra_options"):
+            if f"video.{key}" in info:
+                kwargs[key] = info[f"video.{key}"]
+        if info.get("video.pix_fmt"):
+            kwargs["pix_fmt"] = info["video.pix_fmt"]
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------- workers
+@dataclass
+class WorkerResult:
+    """What a worker hands back at the end of an episode."""
+
+    num_frames: int
+    stats: Stats | None
+    segment_path: Path | None = None  # video workers
+    png_frames: list[bytes] | None = None  # image workers
+
+
+_FRAME = 0
+_BEGIN = 1
+_END = 2
+_ABORT = 3
+_STOP = 4
+
+
+class FrameWorker:
+    """One background thread fed by a bounded queue; subclasses implement the per-frame work."""
+
+    def __init__(self, name: str, queue_maxsize: int, stall_timeout_s: float, sample_stats: bool = True):
+        self.name = name
+        self._q: queue.Queue = queue.Queue(maxsize=queue_maxsize)
+        self._stall_timeout_s = stall_timeout_s
+        self._sample_stats = sample_stats
+        self.stalls = 0
+        self.stall_seconds = 0.0
+        self._error: BaseException | None = None
+        self._sampler = FrameSampler()
+        self._frames = 0
+        self._thread = threading.Thread(target=self._run, name=f"lerobot-writer-{name}", daemon=True)
+        self._thread.start()
+
+    # ---- producer side (recording thread)
+    @property
+    def backlog(self) -> int:
+        return self._q.qsize()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def put_frame(self, frame_hwc: np.ndarray) -> None:
+        if self._error is not None:
+            raise EncoderError(f"{self.name}: worker failed: {self._error!r}") from self._error
+        try:
+            self._q.put_nowait((_FRAME, frame_hwc))
+            return
+        except queue.Full:
+            pass
+        # The worker cannot keep up: wait (never drop), count and log the stall.
+        self.stalls += 1
+        t0 = time.monotonic()
+        if self.stalls == 1 or self.stalls % 100 == 0:
+            log.warning("%s: encoder queue full (%d frames), add_frame blocks (stall #%d)", self.name, self._q.maxsize, self.stalls)
+        try:
+            self._q.put((_FRAME, frame_hwc), timeout=self._stall_timeout_s)
+        except queue.Full:
+            raise EncoderStalledError(
+                f"{self.name}: encoder queue stayed full for {self._stall_timeout_s:.1f} s; the episode cannot be recorded in real time"
+            ) from None
+        finally:
+            self.stall_seconds += time.monotonic() - t0
+
+    def begin(self, payload: Any) -> None:
+        self._q.put((_BEGIN, payload))
+
+    def end(self) -> WorkerResult:
+        """Finish the episode: wait for the queue to drain and return the result (raises the worker's error)."""
+        fut: Future = Future()
+        self._q.put((_END, fut))
+        return fut.result()
+
+    def abort(self) -> None:
+        fut: Future = Future()
+        self._q.put((_ABORT, fut))
+        fut.result()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._thread.is_alive():
+            self._q.put((_STOP, None))
+            self._thread.join(timeout)
+
+    # ---- worker thread
+    def _run(self) -> None:
+        while True:
+            kind, payload = self._q.get()
+            if kind == _FRAME:
+                if self._error is None:
+                    try:
+                        self._on_frame(payload)
+                        if self._sample_stats:
+                            self._sampler.add(payload)
+                        self._frames += 1
+                    except BaseException as exc:  # noqa: BLE001 - reported to the producer
+                        log.error("%s: worker failed: %r", self.name, exc)
+                        self._error = exc
+            elif kind == _BEGIN:
+                self._reset()
+                try:
+                    self._on_begin(payload)
+                except BaseException as exc:  # noqa: BLE001
+                    self._error = exc
+            elif kind == _END:
+                fut = payload
+                try:
+                    if self._error is not None:
+                        raise EncoderError(f"{self.name}: worker failed: {self._error!r}") from self._error
+                    stats = None
+                    if self._sample_stats and self._frames > 0:
+                        stats = image_stats(self._sampler.samples())
+                    fut.set_result(self._on_end(self._frames, stats))
+                except BaseException as exc:  # noqa: BLE001
+                    self._safe_abort()
+                    fut.set_exception(exc)
+                finally:
+                    self._reset()
+            elif kind == _ABORT:
+                self._safe_abort()
+                self._reset()
+                payload.set_result(None)
+            elif kind == _STOP:
+                self._safe_abort()
+                return
+
+    def _reset(self) -> None:
+        self._error = None
+        self._frames = 0
+        self._sampler.reset()
+
+    def _safe_abort(self) -> None:
+        try:
+            self._on_abort()
+        except BaseException as exc:  # noqa: BLE001
+            log.warning("%s: cleanup after abort failed: %r", self.name, exc)
+
+    # ---- subclass hooks (run in the worker thread)
+    def _on_begin(self, payload: Any) -> None:  # pragma: no cover - default
+        pass
+
+    def _on_frame(self, frame_hwc: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _on_end(self, num_frames: int, stats: Stats | None) -> WorkerResult:
+        raise NotImplementedError
+
+    def _on_abort(self) -> None:
+        pass
+
+
+class VideoSegmentWorker(FrameWorker):
+    """Encodes one camera's frames of the current episode into a segment mp4."""
+
+    def __init__(self, name: str, fps: int, width: int, height: int, config: VideoEncoderConfig):
+        self._fps = int(fps)
+        self._width = width
+        self._height = height
+        self._config = config
+        self._container: Any = None
+        self._stream: Any = None
+        self._path: Path | None = None
+        self._time_base = Fraction(1, self._fps)
+        super().__init__(name, config.queue_maxsize, config.stall_timeout_s)
+
+    def _on_begin(self, payload: Any) -> None:
+        self._on_abort()
+        self._path = Path(payload)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        container = av.open(str(self._path), "w")
+        try:
+            stream = container.add_stream(self._config.encoder_name, rate=self._fps, options=self._config.codec_options())
+            stream.width = self._width
+            stream.height = self._height
+            stream.pix_fmt = self._config.pix_fmt
+            stream.time_base = self._time_base
+        except BaseException:
+            container.close()
+            raise
+        self._container, self._stream = container, stream
+
+    def _on_frame(self, frame_hwc: np.ndarray) -> None:
+        if self._container is None:
+            raise EncoderError(f"{self.name}: frame received outside an episode")
+        frame = av.VideoFrame.from_ndarray(frame_hwc, format="rgb24")
+        frame.pts = self._frames
+        frame.time_base = self._time_base
+        self._container.mux(self._stream.encode(frame))
+
+    def _on_end(self, num_frames: int, stats: Stats | None) -> WorkerResult:
+        if self._container is None:
+            raise EncoderError(f"{self.name}: no episode was started")
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        self._container = self._stream = None
+        path = self._path
+        assert path is not None
+        _fsync_path(path)
+        self._path = None
+        return WorkerResult(num_frames=num_frames, stats=stats, segment_path=path)
+
+    def _on_abort(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - a failed encoder may refuse to flush; the file is deleted anyway
+                pass
+            self._container = self._stream = None
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+            self._path = None
+
+
+class PngImageWorker(FrameWorker):
+    """PNG-encodes an image feature's frames (embedded into the data parquet at save time)."""
+
+    def __init__(self, name: str, queue_maxsize: int = 60, stall_timeout_s: float = 30.0, compress_level: int = 6):
+        self._compress_level = compress_level
+        self._pngs: list[bytes] = []
+        super().__init__(name, queue_maxsize, stall_timeout_s)
+
+    def _on_begin(self, payload: Any) -> None:
+        self._pngs = []
+
+    def _on_frame(self, frame_hwc: np.ndarray) -> None:
+        self._pngs.append(encode_png(frame_hwc, self._compress_level))
+
+    def _on_end(self, num_frames: int, stats: Stats | None) -> WorkerResult:
+        pngs, self._pngs = self._pngs, []
+        return WorkerResult(num_frames=num_frames, stats=stats, png_frames=pngs)
+
+    def _on_abort(self) -> None:
+        self._pngs = []
+
+
+def encode_png(frame_hwc: np.ndarray, compress_level: int = 6) -> bytes:
+    import cv2  # local import: opencv is only needed for image features
+
+    if frame_hwc.ndim == 3 and frame_hwc.shape[2] == 3:
+        bgr = np.ascontiguousarray(frame_hwc[:, :, ::-1])
+    elif frame_hwc.ndim == 3 and frame_hwc.shape[2] == 1:
+        bgr = frame_hwc[:, :, 0]
+    else:
+        bgr = frame_hwc
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
+    if not ok:
+        raise EncoderError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes -> (H, W, C) uint8 RGB (C=1 for grayscale)."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr.ndim == 2:
+        return arr[:, :, None]
+    return np.ascontiguousarray(arr[:, :, ::-1])
+
+
+# ---------------------------------------------------------------------------------------------- mp4 files
+def _fsync_path(path: Path | str) -> None:
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def concat_segment(target: Path, segment: Path, tmp: Path) -> None:
+    """Write `target` + `segment` (stream copy, no re-encode, faststart) into `tmp`.
+
+    Segment packets are shifted to start where the target's last packet ends, so the timeline stays CFR.
+    The caller atomically renames `tmp` over `target`.
+    """
+    with av.open(str(target)) as src_a, av.open(str(segment)) as src_b:
+        in_a = src_a.streams.video[0]
+        in_b = src_b.streams.video[0]
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "faststart"}) as out:
+            ost = out.add_stream_from_template(in_a, opaque=True)
+            end = 0
+            for pkt in src_a.demux(in_a):
+                if pkt.dts is None:
+                    continue
+                end = max(end, pkt.pts + (pkt.duration or 0))
+                pkt.stream = ost
+                out.mux(pkt)
+            offset = Fraction(end) * in_a.time_base / in_b.time_base
+            if offset.denominator != 1:
+                raise ValueError(f"cannot concatenate {segment} onto {target}: time bases {in_a.time_base} and {in_b.time_base} do not align")
+            shift = int(offset)
+            for pkt in src_b.demux(in_b):
+                if pkt.dts is None:
+                    continue
+                pkt.pts += shift
+                pkt.dts += shift
+                pkt.stream = ost
+                out.mux(pkt)
+    _fsync_path(tmp)
+
+
+def video_frame_count(path: Path | str) -> int:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return sum(1 for p in c.demux(s) if p.dts is not None)
+
+
+def probe_video_info(path: Path | str) -> dict[str, Any]:
+    """Stream-derived keys of features[key]['info'] (as upstream get_video_info)."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        pix_fmt = s.codec_context.pix_fmt or s.format.name
+        info = {
+            "video.height": s.height,
+            "video.width": s.width,
+            "video.codec": s.codec.canonical_name if hasattr(s, "codec") else s.codec_context.name,
+            "video.pix_fmt": pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(s.base_rate),
+            "video.channels": pix_fmt_channels(pix_fmt),
+            "has_audio": len(c.streams.audio) > 0,
+        }
+    return info
+
+
+def pix_fmt_channels(pix_fmt: str | None) -> int:
+    if not pix_fmt:
+        return 3
+    if pix_fmt.startswith("gray"):
+        return 1
+    if pix_fmt.startswith(("rgba", "bgra", "argb", "abgr", "yuva")):
+        return 4
+    return 3
+
+
+__all__ = [
+    "EncoderError",
+    "EncoderStalledError",
+    "FrameWorker",
+    "PngImageWorker",
+    "VideoEncoderConfig",
+    "VideoSegmentWorker",
+    "WorkerResult",
+    "concat_segment",
+    "decode_png",
+    "encode_png",
+    "probe_video_info",
+    "video_frame_count",
+]
