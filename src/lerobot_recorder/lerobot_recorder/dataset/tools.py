@@ -1,0 +1,659 @@
+"""Dataset tools: delete episodes, merge, split, recompute stats, summarise (LeRobotDataset v3.0).
+
+Every editing tool is one operation, `compose_dataset`: build a NEW dataset folder from an ordered list of source
+episodes (possibly from several datasets). It
+- renumbers episodes 0..K-1, re-bases `index`, remaps `task_index` to the union of the used tasks;
+- rewrites the data parquet one row group per episode, rolling files at `data_files_size_in_mb`;
+- moves each episode's video segment by remux (stream copy; every episode starts on a keyframe), re-encoding with
+  the encoder from info.json only when a segment cannot be stream-copied, and recomputes from/to timestamps;
+- keeps each episode's stats, except the renumbered columns (episode_index, index, task_index), which are
+  recomputed from the rewritten rows, then aggregates stats.json from the per-episode stats.
+
+The new dataset is written into `<dst>.partial-<pid>` and renamed to `<dst>` only when complete, so a crash never
+leaves a half-written dataset under the final name.
+
+Editing in place (delete-episodes without an output path) follows upstream: the new dataset is built next to the
+original, then the original is renamed to `<root>_old` (refused if that already exists) and the new one takes its
+place. Nothing of the original is modified before the new dataset is complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from . import stats as stats_mod
+from .format import (
+    VIDEO_PATH,
+    data_file_path,
+    data_schema,
+    episodes_file_path,
+    episodes_schema,
+    image_keys,
+    next_chunk_file,
+    splits_for,
+    stats_feature_keys,
+    video_file_path,
+    video_keys,
+    write_info,
+)
+from .tools_meta import (
+    DatasetToolError,
+    EpisodesMetaWriter,
+    EpisodeStats,
+    SourceDataset,
+    flatten_episode_stats,
+    load_source,
+    write_stats_json,
+    write_tasks,
+)
+from .tools_video import VideoFileSink, decode_segment_frames
+
+# Video info keys that describe the encoder settings, not the stream: they may differ between merged datasets.
+VIDEO_ENCODER_INFO_KEYS = (
+    "video.g",
+    "video.crf",
+    "video.preset",
+    "video.fast_decode",
+    "video.video_backend",
+    "video.extra_options",
+)
+# Columns whose values change when episodes are renumbered; their per-episode stats are recomputed.
+RENUMBERED_COLUMNS = ("episode_index", "index", "task_index")
+
+__all__ = [
+    "DatasetToolError",
+    "EpisodeRef",
+    "ComposeResult",
+    "compose_dataset",
+    "delete_episodes",
+    "merge_datasets",
+    "split_dataset",
+    "fractions_to_episodes",
+    "recompute_stats",
+    "dataset_summary",
+    "check_mergeable",
+]
+
+
+@dataclass(frozen=True)
+class EpisodeRef:
+    source: SourceDataset
+    episode_index: int
+
+
+@dataclass
+class ComposeResult:
+    root: Path
+    total_episodes: int
+    total_frames: int
+    tasks: list[str]
+    reencoded_segments: int = 0
+    backup: Path | None = None  # set when an in-place edit moved the original away
+
+
+# ---------------------------------------------------------------------------------------------- data side
+class _DataFileSink:
+    """data/chunk-XXX/file-XXX.parquet writer: one row group per episode, upstream's size-based rollover."""
+
+    def __init__(self, root: Path, features: Mapping[str, Any], chunks_size: int, file_size_mb: float):
+        self.root = root
+        self.schema = data_schema(features)
+        self.chunks_size = chunks_size
+        self.limit_mb = float(file_size_mb)
+        self.chunk, self.file = 0, 0
+        self._sink: Any = None
+        self._writer: pq.ParquetWriter | None = None
+        self._frames = 0
+
+    def add_episode(self, table: pa.Table) -> tuple[int, int]:
+        n = table.num_rows
+        if self._writer is not None and self._frames > 0:
+            size_mb = self._sink.tell() / (1024 * 1024)
+            if size_mb + size_mb / self._frames * n >= self.limit_mb:
+                self._close()
+                self.chunk, self.file = next_chunk_file(self.chunk, self.file, self.chunks_size)
+        if self._writer is None:
+            path = data_file_path(self.root, self.chunk, self.file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sink = pa.OSFile(str(path), "wb")
+            self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy", use_dictionary=True)
+            self._frames = 0
+        self._writer.write_table(table, row_group_size=max(1, n))
+        self._frames += n
+        return self.chunk, self.file
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer, self._sink = None, None
+
+    def close(self) -> None:
+        self._close()
+
+
+class _SourceDataCache:
+    """Reads a source's data file once while its episodes are consumed in order."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Path, int, int] | None = None
+        self._table: pa.Table | None = None
+
+    def episode_table(self, src: SourceDataset, ep: int) -> pa.Table:
+        row = src.episodes[ep]
+        key = (src.root, int(row["data/chunk_index"]), int(row["data/file_index"]))
+        if key != self._key:
+            path = data_file_path(src.root, key[1], key[2])
+            if not path.is_file():
+                raise DatasetToolError(f"{src.root}: episode {ep} points at missing data file {path}")
+            self._table = pq.read_table(path)
+            self._key = key
+        assert self._table is not None
+        table = self._table.filter(pc.equal(self._table["episode_index"], ep))
+        if table.num_rows != int(row["length"]):
+            raise DatasetToolError(
+                f"{src.root}: episode {ep} has {table.num_rows} data rows in {key[1:]}, meta/episodes says "
+                f"length={row['length']}"
+            )
+        return table.sort_by("frame_index")
+
+
+def _renumbered_table(
+    table: pa.Table, schema: pa.Schema, new_ep: int, first_index: int, task_map: Mapping[int, int]
+) -> pa.Table:
+    n = table.num_rows
+    old_tasks = table["task_index"].to_numpy()
+    new_tasks = np.fromiter((task_map[int(t)] for t in old_tasks), dtype=np.int64, count=n)
+    columns = {name: table[name] for name in schema.names if name in table.column_names}
+    missing = [name for name in schema.names if name not in columns]
+    if missing:
+        raise DatasetToolError(f"source data lacks columns {missing}")
+    columns["episode_index"] = pa.array(np.full(n, new_ep, dtype=np.int64))
+    columns["index"] = pa.array(np.arange(first_index, first_index + n, dtype=np.int64))
+    columns["task_index"] = pa.array(new_tasks)
+    arrays = [columns[name].cast(schema.field(name).type) for name in schema.names]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# ---------------------------------------------------------------------------------------------- compose
+def _used_task_indices(src: SourceDataset, ep: int) -> list[int]:
+    names = src.episodes[ep].get("tasks") or []
+    lookup = {t: i for i, t in enumerate(src.tasks)}
+    unknown = [t for t in names if t not in lookup]
+    if unknown:
+        raise DatasetToolError(f"{src.root}: episode {ep} lists tasks {unknown} that are not in meta/tasks.parquet")
+    return sorted(lookup[t] for t in names)
+
+
+def _plan_tasks(refs: Sequence[EpisodeRef]) -> tuple[list[str], dict[int, dict[int, int]]]:
+    """Union of the used tasks: per source in order of first appearance, each by its task_index, no duplicates.
+
+    Returns the new task list and, per source (by id), old task_index -> new task_index (for every source task, so
+    data rows whose task is missing from the episode's `tasks` list are still mapped when the string is known).
+    """
+    new_tasks: list[str] = []
+    position: dict[str, int] = {}
+    seen_sources: list[SourceDataset] = []
+    used: dict[int, set[int]] = {}
+    for ref in refs:
+        if id(ref.source) not in used:
+            seen_sources.append(ref.source)
+            used[id(ref.source)] = set()
+        used[id(ref.source)].update(_used_task_indices(ref.source, ref.episode_index))
+    for src in seen_sources:
+        for old in sorted(used[id(src)]):
+            name = src.tasks[old]
+            if name not in position:
+                position[name] = len(new_tasks)
+                new_tasks.append(name)
+    maps: dict[int, dict[int, int]] = {}
+    for src in seen_sources:
+        maps[id(src)] = {i: position[name] for i, name in enumerate(src.tasks) if name in position}
+    return new_tasks, maps
+
+
+def _partial_dir(dst: Path) -> Path:
+    return dst.with_name(f"{dst.name}.partial-{os.getpid()}")
+
+
+def _check_new_output(dst: Path) -> None:
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+        raise DatasetToolError(f"output {dst} already exists and is not empty; choose a new path")
+
+
+def compose_dataset(
+    refs: Sequence[EpisodeRef],
+    dst: Path | str,
+    base_info: Mapping[str, Any],
+    *,
+    force_reencode: bool = False,
+    progress: bool = True,
+    desc: str = "episodes",
+) -> ComposeResult:
+    """Write a new dataset at `dst` made of `refs` in order (see the module docstring)."""
+    dst = Path(dst)
+    if not refs:
+        raise DatasetToolError("no episodes to write")
+    _check_new_output(dst)
+    work = _partial_dir(dst)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    try:
+        result = _compose_into(refs, work, base_info, force_reencode=force_reencode, progress=progress, desc=desc)
+        if dst.exists():
+            dst.rmdir()  # empty (checked above)
+        os.replace(work, dst)
+        result.root = dst
+        return result
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _compose_into(
+    refs: Sequence[EpisodeRef],
+    out: Path,
+    base_info: Mapping[str, Any],
+    *,
+    force_reencode: bool,
+    progress: bool,
+    desc: str,
+) -> ComposeResult:
+    info = copy.deepcopy(dict(base_info))
+    features: dict[str, Any] = info["features"]
+    fps = int(info["fps"])
+    chunks_size = int(info.get("chunks_size", 1000))
+    data_mb = float(info.get("data_files_size_in_mb", 100))
+    video_mb = float(info.get("video_files_size_in_mb", 200))
+    vkeys = video_keys(features)
+
+    tasks, task_maps = _plan_tasks(refs)
+    data_sink = _DataFileSink(out, features, chunks_size, data_mb)
+    video_sinks = {
+        k: VideoFileSink(out, k, fps, chunks_size, video_mb, features[k].get("info") or {}, force_reencode)
+        for k in vkeys
+    }
+    meta_writer = EpisodesMetaWriter(out, features, chunks_size, data_mb)
+    cache = _SourceDataCache()
+    all_stats: list[EpisodeStats] = []
+    total_frames = 0
+    try:
+        for new_ep, ref in enumerate(tqdm(refs, desc=desc, unit="ep", disable=not progress)):
+            src, old_ep = ref.source, ref.episode_index
+            src_row = src.episodes[old_ep]
+            length = int(src_row["length"])
+            table = cache.episode_table(src, old_ep)
+            table = _renumbered_table(table, data_sink.schema, new_ep, total_frames, task_maps[id(src)])
+            d_chunk, d_file = data_sink.add_episode(table)
+
+            ep_stats = copy.deepcopy(src.episode_stats[old_ep])
+            for col in RENUMBERED_COLUMNS:
+                ep_stats[col] = stats_mod.vector_stats(table[col].to_numpy())
+            row: dict[str, Any] = {
+                "episode_index": new_ep,
+                "tasks": [tasks[i] for i in sorted(set(table["task_index"].to_pylist()))],
+                "length": length,
+                "data/chunk_index": d_chunk,
+                "data/file_index": d_file,
+                "dataset_from_index": total_frames,
+                "dataset_to_index": total_frames + length,
+            }
+            for key in vkeys:
+                src_video = video_file_path(
+                    src.root, key, int(src_row[f"videos/{key}/chunk_index"]), int(src_row[f"videos/{key}/file_index"])
+                )
+                if not src_video.is_file():
+                    raise DatasetToolError(f"{src.root}: episode {old_ep} camera {key}: missing {src_video}")
+                placed = video_sinks[key].add_episode(
+                    src_video,
+                    float(src_row[f"videos/{key}/from_timestamp"]),
+                    float(src_row[f"videos/{key}/to_timestamp"]),
+                    length,
+                )
+                row[f"videos/{key}/chunk_index"] = placed.chunk_index
+                row[f"videos/{key}/file_index"] = placed.file_index
+                row[f"videos/{key}/from_timestamp"] = placed.from_timestamp
+                row[f"videos/{key}/to_timestamp"] = placed.to_timestamp
+            row.update(flatten_episode_stats(ep_stats, features))
+            meta_writer.add(row)
+            all_stats.append(ep_stats)
+            total_frames += length
+    finally:
+        data_sink.close()
+        for sink in video_sinks.values():
+            sink.close()
+    meta_writer.close()
+
+    write_tasks(out, tasks)
+    keep = set(stats_feature_keys(features))
+    agg = stats_mod.aggregate_stats([{k: v for k, v in s.items() if k in keep} for s in all_stats])
+    write_stats_json(out, agg)
+    info.update(
+        {
+            "total_episodes": len(refs),
+            "total_frames": total_frames,
+            "total_tasks": len(tasks),
+            "splits": splits_for(len(refs)),
+            "video_path": VIDEO_PATH if vkeys else info.get("video_path"),
+        }
+    )
+    for legacy in ("total_chunks", "total_videos"):
+        info.pop(legacy, None)
+    write_info(out, info)
+    return ComposeResult(
+        root=out,
+        total_episodes=len(refs),
+        total_frames=total_frames,
+        tasks=tasks,
+        reencoded_segments=sum(s.reencoded_segments for s in video_sinks.values()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- delete
+def _check_episode_indices(src: SourceDataset, episodes: Iterable[int], what: str) -> list[int]:
+    episodes = [int(e) for e in episodes]
+    bad = sorted({e for e in episodes if not 0 <= e < src.total_episodes})
+    if bad:
+        raise DatasetToolError(
+            f"{what}: unknown episode index {bad} in {src.root}; it has episodes 0..{src.total_episodes - 1}"
+        )
+    return episodes
+
+
+def delete_episodes(
+    root: Path | str,
+    episodes: Iterable[int],
+    output: Path | str | None = None,
+    *,
+    force_reencode: bool = False,
+    progress: bool = True,
+) -> ComposeResult:
+    """Remove `episodes` from the dataset at `root`; write to `output`, or replace `root` (original -> `<root>_old`)."""
+    src = load_source(root)
+    to_delete = set(_check_episode_indices(src, episodes, "delete-episodes"))
+    if not to_delete:
+        raise DatasetToolError("delete-episodes: no episode index given")
+    kept = [i for i in range(src.total_episodes) if i not in to_delete]
+    if not kept:
+        raise DatasetToolError(f"delete-episodes: would delete all {src.total_episodes} episodes of {src.root}")
+    refs = [EpisodeRef(src, i) for i in kept]
+    in_place = output is None or Path(output).resolve() == src.root.resolve()
+    if not in_place:
+        return compose_dataset(refs, Path(output), src.info, force_reencode=force_reencode, progress=progress)
+
+    backup = src.root.with_name(src.root.name + "_old")
+    if backup.exists():
+        raise DatasetToolError(
+            f"in-place edit of {src.root} needs to move the original to {backup}, which already exists; "
+            f"remove it or pass --output"
+        )
+    staged = src.root.with_name(src.root.name + f".edit-{os.getpid()}")
+    result = compose_dataset(refs, staged, src.info, force_reencode=force_reencode, progress=progress)
+    os.replace(src.root, backup)
+    os.replace(staged, src.root)
+    result.root = src.root
+    result.backup = backup
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- merge
+def _normalized_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ft.items()}
+    info = dict(out.get("info") or {})
+    depth = info.pop("video.is_depth_map", info.get("is_depth_map", False))
+    info["is_depth_map"] = bool(depth)
+    out["info"] = {k: v for k, v in info.items() if k not in VIDEO_ENCODER_INFO_KEYS}
+    return out
+
+
+def check_mergeable(sources: Sequence[SourceDataset]) -> None:
+    """fps, robot_type and features must match the first dataset (video encoder keys ignored); else raise naming
+    the dataset and the differing field."""
+    first = sources[0]
+    for src in sources[1:]:
+        if src.fps != first.fps:
+            raise DatasetToolError(f"merge: fps differs: {first.root} has {first.fps}, {src.root} has {src.fps}")
+        if src.info.get("robot_type") != first.info.get("robot_type"):
+            raise DatasetToolError(
+                f"merge: robot_type differs: {first.root} has {first.info.get('robot_type')!r}, "
+                f"{src.root} has {src.info.get('robot_type')!r}"
+            )
+        a, b = first.features, src.features
+        if set(a) != set(b):
+            raise DatasetToolError(
+                f"merge: features differ: only in {first.root}: {sorted(set(a) - set(b))}; "
+                f"only in {src.root}: {sorted(set(b) - set(a))}"
+            )
+        for key in a:
+            na, nb = _normalized_feature(a[key]), _normalized_feature(b[key])
+            if na != nb:
+                diff = sorted(k for k in set(na) | set(nb) if na.get(k) != nb.get(k))
+                raise DatasetToolError(
+                    f"merge: feature '{key}' differs in {diff}: {first.root} has "
+                    f"{ {k: na.get(k) for k in diff} }, {src.root} has { {k: nb.get(k) for k in diff} }"
+                )
+
+
+def _merged_info(sources: Sequence[SourceDataset]) -> dict[str, Any]:
+    """First dataset's info; per video key, encoder keys kept when all agree, else null ({} for extra_options)."""
+    info = copy.deepcopy(sources[0].info)
+    for key in video_keys(info["features"]):
+        infos = [s.features[key].get("info") or {} for s in sources]
+        merged = info["features"][key].setdefault("info", {})
+        for enc_key in VIDEO_ENCODER_INFO_KEYS:
+            values = [i.get(enc_key) for i in infos]
+            if any(k in i for i in infos for k in [enc_key]) and any(v != values[0] for v in values[1:]):
+                merged[enc_key] = {} if enc_key == "video.extra_options" else None
+    return info
+
+
+def merge_datasets(
+    roots: Sequence[Path | str],
+    output: Path | str,
+    *,
+    force_reencode: bool = False,
+    progress: bool = True,
+) -> ComposeResult:
+    if len(roots) < 2:
+        raise DatasetToolError(f"merge: give at least 2 datasets, got {len(roots)}")
+    resolved = [Path(r).resolve() for r in roots]
+    if len(set(resolved)) != len(resolved):
+        raise DatasetToolError(f"merge: a dataset is listed twice: {[str(r) for r in roots]}")
+    if Path(output).resolve() in resolved:
+        raise DatasetToolError(f"merge: output {output} is one of the inputs; write to a new path")
+    sources = [load_source(r) for r in roots]
+    check_mergeable(sources)
+    refs = [EpisodeRef(s, i) for s in sources for i in range(s.total_episodes)]
+    return compose_dataset(
+        refs, Path(output), _merged_info(sources), force_reencode=force_reencode, progress=progress, desc="merge"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- split
+def fractions_to_episodes(total_episodes: int, fractions: Mapping[str, float]) -> dict[str, list[int]]:
+    """Consecutive episode ranges: split k gets int(total*fraction) episodes; when the fractions sum to 1, the last
+    split also takes the rounding remainder (so every episode lands somewhere)."""
+    if not fractions:
+        raise DatasetToolError("split: no splits given")
+    bad = {k: v for k, v in fractions.items() if not 0 < v <= 1}
+    if bad:
+        raise DatasetToolError(f"split: fractions must be in (0, 1], got {bad}")
+    total_fraction = sum(fractions.values())
+    if total_fraction > 1 + 1e-9:
+        raise DatasetToolError(f"split: fractions sum to {total_fraction:.6g} > 1: {dict(fractions)}")
+    out: dict[str, list[int]] = {}
+    start = 0
+    names = list(fractions)
+    for name in names:
+        count = int(total_episodes * fractions[name] + 1e-9)
+        end = start + count
+        if name == names[-1] and abs(total_fraction - 1) <= 1e-9:
+            end = total_episodes
+        out[name] = list(range(start, end))
+        start = end
+    empty = [k for k, v in out.items() if not v]
+    if empty:
+        raise DatasetToolError(
+            f"split: {empty} would get no episode out of {total_episodes} with fractions {dict(fractions)}"
+        )
+    return out
+
+
+def split_dataset(
+    root: Path | str,
+    splits: Mapping[str, Sequence[int] | float],
+    output_dir: Path | str,
+    *,
+    force_reencode: bool = False,
+    progress: bool = True,
+) -> dict[str, ComposeResult]:
+    """One dataset per split under `output_dir/<split>`; splits are episode lists or fractions (not mixed)."""
+    src = load_source(root)
+    if not splits:
+        raise DatasetToolError("split: no splits given")
+    kinds = {isinstance(v, float) for v in splits.values()}
+    if kinds == {True}:
+        plan = fractions_to_episodes(src.total_episodes, {k: float(v) for k, v in splits.items()})  # type: ignore[arg-type]
+    elif kinds == {False}:
+        plan = {k: _check_episode_indices(src, v, f"split '{k}'") for k, v in splits.items()}  # type: ignore[arg-type]
+    else:
+        raise DatasetToolError(f"split: give either fractions or episode lists for every split, got {dict(splits)}")
+    seen: dict[int, str] = {}
+    for name, eps in plan.items():
+        if not eps:
+            raise DatasetToolError(f"split '{name}' has no episodes")
+        for e in eps:
+            if e in seen:
+                raise DatasetToolError(f"split: episode {e} is in both '{seen[e]}' and '{name}'")
+            seen[e] = name
+    output_dir = Path(output_dir)
+    for name in plan:
+        if "/" in name or name in ("", ".", ".."):
+            raise DatasetToolError(f"split: bad split name {name!r}")
+        _check_new_output(output_dir / name)
+    results: dict[str, ComposeResult] = {}
+    for name, eps in plan.items():
+        refs = [EpisodeRef(src, e) for e in sorted(eps)]
+        results[name] = compose_dataset(
+            refs, output_dir / name, src.info, force_reencode=force_reencode, progress=progress, desc=f"split {name}"
+        )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- recompute stats
+def _decode_png(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data), format="png_pipe") as c:
+        frame = next(c.decode(video=0))
+        return frame.to_ndarray(format="rgb24")
+
+
+def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Table) -> EpisodeStats:
+    """One episode's stats from its stored rows and decoded frames, as the writer computes them while recording:
+    numeric columns over all frames, images/videos over `sample_indices` frames, downsampled, /255."""
+    features = src.features
+    out: EpisodeStats = {}
+    n = table.num_rows
+    picks = stats_mod.sample_indices(n)
+    row = src.episodes[ep]
+    for key in stats_feature_keys(features):
+        ft = features[key]
+        if ft["dtype"] == "video":
+            path = video_file_path(src.root, key, int(row[f"videos/{key}/chunk_index"]), int(row[f"videos/{key}/file_index"]))
+            frames = decode_segment_frames(path, float(row[f"videos/{key}/from_timestamp"]), n, src.fps)
+            samples = np.stack([stats_mod.auto_downsample_hwc(frames[i]) for i in picks])
+            out[key] = stats_mod.image_stats(samples)
+        elif ft["dtype"] == "image":
+            cells = table[key].to_pylist()
+            samples = np.stack([stats_mod.auto_downsample_hwc(_decode_png(cells[i]["bytes"])) for i in picks])
+            out[key] = stats_mod.image_stats(samples)
+        else:
+            column = table[key]
+            if pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
+                values = np.asarray(column.to_pylist(), dtype=np.dtype(ft["dtype"]))
+            else:
+                values = column.to_numpy()
+            out[key] = stats_mod.vector_stats(values)
+    return out
+
+
+def recompute_stats(root: Path | str, *, progress: bool = True) -> Path:
+    """Recompute every episode's stats from the stored data and decoded video frames, rewrite the stats columns of
+    meta/episodes (same files, same rows) and stats.json. Each file is replaced atomically (tmp + rename)."""
+    src = load_source(root)
+    features = src.features
+    new_rows: list[dict[str, Any]] = []
+    all_stats: list[EpisodeStats] = []
+    cache = _SourceDataCache()
+    for ep in tqdm(range(src.total_episodes), desc="recompute stats", unit="ep", disable=not progress):
+        table = cache.episode_table(src, ep)
+        ep_stats = compute_episode_stats_from_files(src, ep, table)
+        row = {k: v for k, v in src.episodes[ep].items() if not k.startswith("stats/")}
+        row.update(flatten_episode_stats(ep_stats, features))
+        new_rows.append(row)
+        all_stats.append(ep_stats)
+    schema = episodes_schema(features)
+    by_file: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for row in new_rows:
+        by_file.setdefault((int(row["meta/episodes/chunk_index"]), int(row["meta/episodes/file_index"])), []).append(row)
+    for (chunk, file), rows in by_file.items():
+        path = episodes_file_path(src.root, chunk, file)
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="snappy", use_dictionary=True)
+        os.replace(tmp, path)
+    write_stats_json(src.root, stats_mod.aggregate_stats(all_stats))
+    return src.root
+
+
+# ---------------------------------------------------------------------------------------------- info
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def dataset_summary(root: Path | str) -> dict[str, Any]:
+    """Facts for `lerobot-dataset info`: fps, robot type, counts, tasks, features, files and sizes."""
+    src = load_source(root)
+    r = src.root
+    lengths = [int(e["length"]) for e in src.episodes]
+    files = {
+        "data": [p.relative_to(r).as_posix() for p in sorted(r.glob("data/*/*.parquet"))],
+        "videos": [p.relative_to(r).as_posix() for p in sorted(r.glob("videos/*/*/*.mp4"))],
+        "meta/episodes": [p.relative_to(r).as_posix() for p in sorted(r.glob("meta/episodes/*/*.parquet"))],
+    }
+    return {
+        "root": str(r),
+        "codebase_version": src.info.get("codebase_version"),
+        "fps": src.fps,
+        "robot_type": src.info.get("robot_type"),
+        "total_episodes": src.total_episodes,
+        "total_frames": int(src.info.get("total_frames", sum(lengths))),
+        "duration_s": sum(lengths) / src.fps,
+        "episode_length": {"min": min(lengths), "max": max(lengths), "mean": float(np.mean(lengths))} if lengths else None,
+        "tasks": src.tasks,
+        "features": {
+            k: {"dtype": f["dtype"], "shape": list(f["shape"]), **({"codec": (f.get("info") or {}).get("video.codec")} if f["dtype"] == "video" else {})}
+            for k, f in src.features.items()
+        },
+        "cameras": {"video": video_keys(src.features), "image": image_keys(src.features)},
+        "files": files,
+        "sizes_bytes": {
+            "data": _dir_size(r / "data"),
+            "videos": _dir_size(r / "videos"),
+            "meta": _dir_size(r / "meta"),
+            "total": _dir_size(r),
+        },
+    }
+
