@@ -1,0 +1,59 @@
+"""Exceptions raised by the motor buses.
+
+Every bus error names the serial port, the motor (name and id) and the register involved, so a log line alone
+tells the operator which cable, which servo and which operation failed.
+"""
+from __future__ import annotations
+
+
+class MotorBusError(Exception):
+    """Base class: something went wrong talking to a motor on a bus."""
+
+    def __init__(self, port: str, motor: str | None, register: str | None, detail: str,
+                 motor_id: int | None = None) -> None:
+        self.port = port
+        self.motor = motor
+        self.motor_id = motor_id
+        self.register = register
+        self.detail = detail
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        parts = [f"port {self.port}"]
+        if self.motor is not None:
+            parts.append(f"motor '{self.motor}'" + (f" (id {self.motor_id})" if self.motor_id is not None else ""))
+        elif self.motor_id is not None:
+            parts.append(f"motor id {self.motor_id}")
+        if self.register is not None:
+            parts.append(f"register {self.register}")
+        return ", ".join(parts) + f": {self.detail}"
+
+
+class MotorPortError(MotorBusError, ConnectionError):
+    """The serial port could not be opened (wrong path, permissions, unplugged adapter)."""
+
+
+class MotorCommError(MotorBusError, ConnectionError):
+    """No status packet, or a corrupted one (bad checksum/CRC), after all retries."""
+
+
+class MotorStatusError(MotorBusError, RuntimeError):
+    """The motor answered, but its status packet carries an error byte (overheat, voltage, overload, ...)."""
+
+    def __init__(self, port: str, motor: str | None, register: str | None, detail: str,
+                 motor_id: int | None = None, error_byte: int = 0, flags: tuple[str, ...] = ()) -> None:
+        self.error_byte = error_byte
+        self.flags = flags
+        super().__init__(port, motor, register, detail, motor_id)
+
+
+class MotorHandshakeError(MotorBusError, ConnectionError):
+    """connect(handshake=True) found missing motors, unexpected model numbers or mixed firmware."""
+
+
+class MotorNotConnectedError(MotorBusError, ConnectionError):
+    """A bus operation was attempted before connect() or after disconnect()."""
+
+
+class MotorConfigError(ValueError):
+    """Bad input from the caller: unknown motor/register name, value out of range, missing calibration."""
