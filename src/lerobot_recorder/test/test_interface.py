@@ -231,3 +231,38 @@ def test_several_state_sources_are_concatenated():
     assert interface.action.sources[0].max_age_s == pytest.approx(0.2)  # default 2/fps
     action_msg = interface.action_to_msg([90.0, 0.0, 45.0])
     np.testing.assert_allclose(action_msg.position, [math.pi / 2, 0.0, 0.5], rtol=1e-12)
+
+
+def test_so101_messages_through_assembler_to_dataset_frames(so101):
+    """The path every consumer takes: decode() -> FrameAssembler -> frame_values()."""
+    from sensor_msgs.msg import Image
+    from lerobot_recorder.alignment import SkippedTick
+
+    assembler = so101.make_assembler(start_ns=10**9, latency_s=0.05)
+    image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    results = []
+    for k in range(10):  # 100 Hz joint states, 30 Hz camera, for 0.1 s; camera missing after 50 ms
+        t = 10**9 + k * 10_000_000
+        sec, nsec = divmod(t, 10**9)
+        for topic, value in [("/follower/joint_states", 0.1 * k), ("/leader/joint_states", 0.1 * k + 0.05)]:
+            msg = joint_state(SO_MOTORS, [value] * 5 + [0.5], sec=sec, nanosec=nsec)
+            for sample in so101.decode(topic, msg, receive_ns=t):
+                assembler.add(sample)
+        if k in (0, 3):
+            img = Image(height=480, width=640, encoding="rgb8", step=1920, data=image.tobytes())
+            img.header.stamp.sec, img.header.stamp.nanosec = sec, nsec
+            assembler.add(*so101.decode("/cameras/front/image_raw", img, receive_ns=t))
+        results += assembler.poll(now_ns=t + 1)
+    results += assembler.flush(10**9 + 200_000_000)
+    frames = [r for r in results if not isinstance(r, SkippedTick)]
+    # ticks 0..100 ms; at 133 ms the 30 ms camera image is 103 ms old (> 3/fps) and the state 43 ms (< 2/fps)
+    assert [r.tick_index for r in frames] == [0, 1, 2, 3]
+    values = so101.frame_values(frames[1])  # tick at 33.3 ms: state from 30 ms, camera from 30 ms
+    np.testing.assert_allclose(values["observation.state"], [math.degrees(0.3)] * 5 + [50.0], rtol=1e-5)
+    np.testing.assert_allclose(values["action"], [math.degrees(0.35)] * 5 + [50.0], rtol=1e-5)
+    np.testing.assert_array_equal(values["observation.images.front"], image)
+    assert "task" not in values  # no task text in so101.yaml and none published: the recorder supplies its own
+    assert frames[1].values["observation.images.front"].age_s == pytest.approx(1 / 30 - 0.03, abs=1e-6)
+    skipped = [r for r in results if isinstance(r, SkippedTick)]
+    assert skipped[0].tick_index == 4 and skipped[0].reasons == {"observation.images.front": "stale", "task": "missing"}
+    assert all(r.reasons["observation.images.front"] == "stale" for r in skipped)
