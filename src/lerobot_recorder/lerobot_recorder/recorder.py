@@ -1,0 +1,410 @@
+"""The recording session: episode state machine over the frame assembler and the dataset writer (ROS-free).
+
+One `FrameAssembler` runs for the whole session on a frame grid anchored at a whole second, so tick times are
+the same absolute instants `k / fps` whatever the moment recording started. An episode is a time window over
+those ticks: ticks in `[start, end)` are written, others are ignored. Frames therefore depend only on message
+stamps, never on arrival times or on when a goal came in, which is what makes a live recording identical to
+the conversion of a bag of the same messages (`bag_convert.py` uses this same class).
+
+States (values match lerobot_msgs/msg/RecorderStatus):
+
+    IDLE --begin()--> RECORDING --(duration reached | stop)--> SAVING --> RESETTING --(reset_time_s)--> IDLE
+                       |  discard()/cancel: episode dropped ---------------^
+    any --fault--> ERROR (writer failure, disk full); a new dataset session is needed to leave it
+
+The reset period follows every finished episode, as in lerobot-record (the operator puts the scene back);
+`stop()` during the reset period ends it early. Time is always given by the caller (integer ns on the node
+clock, or bag stamps), so the class is deterministic and unit-testable.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+
+from lerobot_recorder.alignment import (
+    NS_PER_S, Frame, FrameAssembler, FrameClock, Sample, SkippedTick, StreamSpec, TickResult, seconds_to_ns,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RecorderState(IntEnum):
+    IDLE = 0
+    RECORDING = 1
+    RESETTING = 2
+    SAVING = 3
+    ERROR = 4
+
+
+class RecorderBusy(RuntimeError):
+    """An episode cannot start now (another is in progress, a reset period runs, or the recorder is in ERROR)."""
+
+
+class EpisodeWriter(Protocol):
+    """What the session needs from the dataset writer (lerobot_recorder.dataset.LeRobotDatasetWriter)."""
+
+    def add_frame(self, frame: dict, task: str) -> None: ...
+
+    def save_episode(self) -> Any: ...
+
+    def discard_episode(self) -> None: ...
+
+
+# A frame builder turns the assembler's aligned values into the writer's frame dict (interface features).
+FrameBuilder = Callable[[Frame], dict]
+# A validator checks one saved episode: (ok, message).
+EpisodeValidator = Callable[[int], "tuple[bool, str]"]
+
+
+def whole_second_floor(t_ns: int) -> int:
+    return (int(t_ns) // NS_PER_S) * NS_PER_S
+
+
+def grid_clock(fps: int, t_ns: int) -> FrameClock:
+    """A frame clock whose ticks are the absolute instants k/fps (k integer), starting at the first one >= t."""
+    clock = FrameClock(fps, whole_second_floor(t_ns))
+    while clock.next_time_ns < t_ns:
+        clock.next_index += 1
+    return clock
+
+
+@dataclass
+class EpisodeGoal:
+    task: str  # "" = the task the interface gives each frame (its task topic or fixed text)
+    duration_s: float = 0.0  # 0 = until stopped
+
+
+@dataclass(frozen=True)
+class EpisodeWindow:
+    """A planned episode (bag conversion): ticks in [start_ns, end_ns) with this task."""
+
+    start_ns: int
+    end_ns: int
+    task: str
+
+
+@dataclass
+class EpisodeProgress:
+    task: str
+    start_ns: int
+    end_ns: int | None
+    frames: int = 0
+    dropped: int = 0
+    first_frame_ns: int | None = None
+    last_frame_ns: int | None = None
+    # stream key -> miss reason -> ticks of this episode lost to it (a skipped tick counts once per rejected stream)
+    drops: dict[str, Counter] = field(default_factory=dict)
+    # runs of consecutive skipped ticks after the first frame: [first tick time ns, number of ticks]
+    gaps: list[list[int]] = field(default_factory=list)
+    stop_reason: str = ""
+    attempt: int = 0
+    _in_gap: bool = False
+
+
+@dataclass
+class EpisodeReport:
+    """How an episode ended; `episode_index` is -1 when nothing was saved."""
+
+    episode_index: int
+    frames: int
+    saved: bool
+    reason: str
+    task: str
+    dropped: int
+    drops: dict[str, dict[str, int]]
+    first_frame_ns: int | None = None
+    last_frame_ns: int | None = None
+    gaps: list[list[int]] = field(default_factory=list)
+    attempt: int = 0
+    validation_ok: bool | None = None
+    validation_message: str = ""
+
+    def summary(self) -> str:
+        what = f"episode {self.episode_index} saved" if self.saved else "episode discarded"
+        text = f"{what} ({self.reason}): {self.frames} frames, {self.dropped} ticks dropped, task {self.task!r}"
+        if self.drops:
+            details = "; ".join(f"{k}: {dict(v)}" for k, v in sorted(self.drops.items()))
+            text += f" [{details}]"
+        if self.validation_ok is not None:
+            text += f"; validation {'ok' if self.validation_ok else 'FAILED'}"
+            if self.validation_message:
+                text += f": {self.validation_message}"
+        return text
+
+
+class RecordingSession:
+    """Aligns streams into frames and writes the frames of the current episode.
+
+    Feed samples with `add_sample` (any thread holding no other lock of the caller), call `advance(now_ns)`
+    regularly from one thread: it evaluates due ticks, writes frames, ends episodes and reset periods, and
+    returns the reports of episodes that ended. Commands (`begin`, `stop`, `discard`) take effect at the next
+    `advance` (except `discard`, which is immediate).
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[StreamSpec],
+        fps: int,
+        writer: EpisodeWriter,
+        build_frame: FrameBuilder,
+        latency_s: float = 0.1,
+        reset_time_s: float = 0.0,
+        validate_episode: EpisodeValidator | None = None,
+        buffer_capacity: int = 256,
+        first_episode_index: int = 0,
+    ) -> None:
+        self.streams = list(streams)
+        self.fps = int(fps)
+        self.writer = writer
+        self.build_frame = build_frame
+        self.latency_s = float(latency_s)
+        self.reset_ns = seconds_to_ns(reset_time_s)
+        self.validate_episode = validate_episode
+        self.buffer_capacity = buffer_capacity
+        self.assembler: FrameAssembler | None = None
+        self.state = RecorderState.IDLE
+        self.message = ""
+        self.episode: EpisodeProgress | None = None
+        self.next_episode_index = first_episode_index
+        self.reset_until_ns: int | None = None
+        self.reset_started_ns: int | None = None
+        self.last_report: EpisodeReport | None = None
+        self._pending_samples: list[Sample] = []
+        self._plan: list[EpisodeWindow] = []
+        self._attempts = 0
+        self.frame_errors = 0
+
+    # ---------------------------------------------------------------------------------------------- input
+    def _ensure_assembler(self, now_ns: int) -> FrameAssembler:
+        if self.assembler is None or (self.assembler.clock and now_ns < self.assembler.clock.start_ns):
+            # First use, or the clock jumped back (a simulation restarted): a new grid from here.
+            self.assembler = FrameAssembler(
+                self.streams, grid_clock(self.fps, now_ns), self.latency_s, self.buffer_capacity)
+        return self.assembler
+
+    def add_sample(self, sample: Sample):
+        """Buffer one converted message; returns the DropReason when it was not buffered (e.g. non-monotonic)."""
+        if self.assembler is None:
+            # Before the first advance() there is no grid yet: keep the samples for it.
+            self._pending_samples.append(sample)
+            return None
+        return self.assembler.add(sample)
+
+    # ------------------------------------------------------------------------------------------- commands
+    @property
+    def can_begin(self) -> bool:
+        return self.state == RecorderState.IDLE
+
+    def begin(self, goal: EpisodeGoal, now_ns: int) -> int:
+        """Start an episode at `now_ns` (its first tick is the first grid tick at or after it).
+
+        Returns the attempt number that the episode's report will carry."""
+        if self.state != RecorderState.IDLE:
+            raise RecorderBusy(f"cannot start an episode while {self.state.name}" +
+                               (f": {self.message}" if self.message else ""))
+        if goal.duration_s < 0:
+            raise ValueError(f"episode duration must be >= 0 (0 = until stopped), got {goal.duration_s}")
+        end = now_ns + seconds_to_ns(goal.duration_s) if goal.duration_s > 0 else None
+        self._attempts += 1
+        self.episode = EpisodeProgress(task=goal.task.strip(), start_ns=int(now_ns), end_ns=end,
+                                       attempt=self._attempts)
+        self.state = RecorderState.RECORDING
+        self.message = ""
+        return self._attempts
+
+    def plan(self, windows: Sequence[EpisodeWindow]) -> None:
+        """Episodes to begin and end by tick time (bag conversion): each starts when the first tick at or
+        after its start is evaluated while the session is idle."""
+        self._plan = sorted(windows, key=lambda w: w.start_ns)
+
+    def stop(self, now_ns: int, reason: str = "stopped") -> bool:
+        """Finish the episode in progress at `now_ns` (frames up to then are written, then it is saved), or
+        end the reset period early. Returns False when there was nothing to stop."""
+        if self.state == RecorderState.RECORDING and self.episode is not None:
+            if self.episode.end_ns is None or now_ns < self.episode.end_ns:
+                self.episode.end_ns = int(now_ns)
+                self.episode.stop_reason = reason
+            return True
+        if self.state == RecorderState.RESETTING:
+            self.reset_until_ns = int(now_ns)
+            return True
+        return False
+
+    def discard(self, now_ns: int, reason: str = "re-record requested") -> EpisodeReport | None:
+        """Drop the episode in progress (nothing of it reaches the dataset), then run the reset period."""
+        if self.state != RecorderState.RECORDING or self.episode is None:
+            return None
+        self.writer.discard_episode()
+        report = self._report(self.episode, episode_index=-1, saved=False, reason=reason)
+        self.episode = None
+        self._enter_reset(now_ns)
+        self.last_report = report
+        return report
+
+    def fail(self, message: str) -> EpisodeReport | None:
+        """A fault: discard what is in progress and refuse new episodes."""
+        report = None
+        if self.state == RecorderState.RECORDING and self.episode is not None:
+            try:
+                self.writer.discard_episode()
+            except Exception as exc:  # the writer may be the fault; keep the first message
+                log.error("discarding the episode after a fault failed too: %s", exc)
+            report = self._report(self.episode, -1, False, f"error: {message}")
+            self.episode = None
+        self.state = RecorderState.ERROR
+        self.message = message
+        return report
+
+    # ------------------------------------------------------------------------------------------- the loop
+    def advance(self, now_ns: int) -> list[EpisodeReport]:
+        """Evaluate due ticks, write the current episode's frames, and move the state machine."""
+        return self.process(self.poll(now_ns), now_ns)
+
+    def poll(self, now_ns: int) -> list[TickResult]:
+        """The ticks due at `now_ns` (the input side: guard it with the same lock as `add_sample`)."""
+        assembler = self._ensure_assembler(now_ns)
+        if self._pending_samples:
+            pending, self._pending_samples = self._pending_samples, []
+            for sample in pending:
+                assembler.add(sample)
+        return assembler.poll(now_ns)
+
+    def process(self, results: Iterable[TickResult], now_ns: int) -> list[EpisodeReport]:
+        """Route evaluated ticks to the current episode and move the state machine (also used by bag_convert)."""
+        reports: list[EpisodeReport] = []
+        for result in results:
+            reports.extend(self._finish_if_ended(result.time_ns, now_ns))
+            self._begin_planned(result.time_ns)
+            if self.state == RecorderState.RECORDING:
+                self._write(result)
+        next_tick = self.assembler.clock.next_time_ns if self.assembler and self.assembler.clock else now_ns
+        reports.extend(self._finish_if_ended(next_tick, now_ns))
+        if self.state == RecorderState.RESETTING and self.reset_until_ns is not None and now_ns >= self.reset_until_ns:
+            self.state = RecorderState.IDLE
+            self.reset_until_ns = None
+            self.reset_started_ns = None
+        return reports
+
+    def _begin_planned(self, tick_ns: int) -> None:
+        while self._plan and self._plan[0].end_ns <= tick_ns:
+            self._plan.pop(0)  # a window no tick fell into
+        if self.state == RecorderState.IDLE and self._plan and self._plan[0].start_ns <= tick_ns:
+            window = self._plan.pop(0)
+            self.begin(EpisodeGoal(window.task), window.start_ns)
+            self.episode.end_ns = window.end_ns
+            self.episode.stop_reason = "end of episode window"
+
+    def _finish_if_ended(self, next_tick_ns: int, now_ns: int) -> list[EpisodeReport]:
+        """Save the episode once every tick before its end has been evaluated."""
+        episode = self.episode
+        if self.state != RecorderState.RECORDING or episode is None or episode.end_ns is None:
+            return []
+        if next_tick_ns < episode.end_ns:
+            return []
+        reason = episode.stop_reason or "duration reached"
+        return [self.save(now_ns, reason)]
+
+    def _write(self, result: TickResult) -> None:
+        episode = self.episode
+        assert episode is not None
+        if result.time_ns < episode.start_ns or (episode.end_ns is not None and result.time_ns >= episode.end_ns):
+            return
+        if isinstance(result, SkippedTick):
+            self._count_skip(episode, result.time_ns, {k: r.value for k, r in result.reasons.items()})
+            return
+        try:
+            frame = dict(self.build_frame(result))
+        except ValueError as exc:
+            # A frame the interface cannot assemble (e.g. inconsistent joint vectors) is skipped, never written.
+            self.frame_errors += 1
+            self._count_skip(episode, result.time_ns, {"frame": "invalid"})
+            log.warning("tick at %d ns skipped: %s", result.time_ns, exc)
+            return
+        frame_task = frame.pop("task", None)
+        task = episode.task or frame_task
+        if not task:
+            self._count_skip(episode, result.time_ns, {"task": "missing"})
+            return
+        self.writer.add_frame(frame, task)
+        episode._in_gap = False
+        episode.frames += 1
+        if episode.first_frame_ns is None:
+            episode.first_frame_ns = result.time_ns
+        episode.last_frame_ns = result.time_ns
+
+    @staticmethod
+    def _count_skip(episode: EpisodeProgress, t_ns: int, reasons: Mapping[str, str]) -> None:
+        episode.dropped += 1
+        for key, reason in reasons.items():
+            episode.drops.setdefault(key, Counter())[reason] += 1
+        if episode.frames:  # leading ticks before the streams start are not gaps of the recording
+            if episode._in_gap:
+                episode.gaps[-1][1] += 1
+            else:
+                episode.gaps.append([t_ns, 1])
+                episode._in_gap = True
+
+    def save(self, now_ns: int, reason: str) -> EpisodeReport:
+        """Save the episode in progress (an episode without frames is discarded: LeRobot cannot store it)."""
+        episode = self.episode
+        assert episode is not None
+        self.episode = None
+        if episode.frames == 0:
+            self.writer.discard_episode()
+            report = self._report(episode, -1, False, f"{reason}; no frames were recorded, nothing saved")
+        else:
+            self.state = RecorderState.SAVING
+            try:
+                summary = self.writer.save_episode()
+            except Exception as exc:  # the writer abandoned the episode and kept the dataset as it was
+                report = self._report(episode, -1, False, f"error: saving failed: {exc}")
+                self.state = RecorderState.ERROR
+                self.message = f"saving an episode failed: {exc}"
+                self.last_report = report
+                return report
+            index = int(getattr(summary, "episode_index", self.next_episode_index))
+            self.next_episode_index = index + 1
+            report = self._report(episode, index, True, reason)
+            if self.validate_episode is not None:
+                try:
+                    report.validation_ok, report.validation_message = self.validate_episode(index)
+                except Exception as exc:  # a validator bug must not lose the recording
+                    report.validation_ok, report.validation_message = False, f"validator raised {exc!r}"
+        self._enter_reset(now_ns)
+        self.last_report = report
+        return report
+
+    def _enter_reset(self, now_ns: int) -> None:
+        if self.state == RecorderState.ERROR:
+            return
+        if self.reset_ns > 0:
+            self.state = RecorderState.RESETTING
+            self.reset_started_ns = int(now_ns)
+            self.reset_until_ns = int(now_ns) + self.reset_ns
+        else:
+            self.state = RecorderState.IDLE
+
+    @staticmethod
+    def _report(episode: EpisodeProgress, episode_index: int, saved: bool, reason: str) -> EpisodeReport:
+        if episode._in_gap and episode.gaps:
+            episode.gaps.pop()  # skipped ticks after the last frame end the episode; they are not a gap in it
+            episode._in_gap = False
+        return EpisodeReport(
+            episode_index=episode_index, frames=episode.frames, saved=saved, reason=reason, task=episode.task,
+            dropped=episode.dropped, drops={k: dict(v) for k, v in episode.drops.items()},
+            first_frame_ns=episode.first_frame_ns, last_frame_ns=episode.last_frame_ns,
+            gaps=[list(g) for g in episode.gaps], attempt=episode.attempt)
+
+    # ------------------------------------------------------------------------------------------- queries
+    def elapsed_s(self, now_ns: int) -> float:
+        if self.state == RecorderState.RECORDING and self.episode is not None:
+            return max(0.0, (now_ns - self.episode.start_ns) / NS_PER_S)
+        if self.state == RecorderState.RESETTING and self.reset_started_ns is not None:
+            return max(0.0, (now_ns - self.reset_started_ns) / NS_PER_S)
+        return 0.0
+
+    def stream_summary(self) -> Mapping[str, Any]:
+        return self.assembler.summary() if self.assembler is not None else {"streams": {}}

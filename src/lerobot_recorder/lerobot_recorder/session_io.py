@@ -1,0 +1,132 @@
+"""Dataset side of a recording session, shared by the recorder node and the bag converter.
+
+`open_dataset_writer` creates (or, with append, opens) the dataset with the features of a robot interface, and
+checks that an existing dataset has exactly those features, fps and robot type. `validate_saved_episode` is the
+fast post-save check of one episode (metadata row, data rows, timestamps, video spans).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lerobot_recorder.interface import RobotInterface
+
+
+def interface_features(interface: RobotInterface, use_videos: bool) -> dict[str, dict[str, Any]]:
+    """The interface's dataset features; with use_videos=False cameras are stored as PNG images."""
+    features = {k: dict(v) for k, v in interface.dataset_features().items()}
+    if not use_videos:
+        for feature in features.values():
+            if feature["dtype"] == "video":
+                feature["dtype"] = "image"
+    return features
+
+
+def _check_same_features(root: Path, info: dict[str, Any], wanted: dict[str, dict[str, Any]], fps: int) -> None:
+    problems = []
+    if int(info["fps"]) != fps:
+        problems.append(f"fps {info['fps']} (interface: {fps})")
+    existing = {k: v for k, v in info["features"].items()
+                if k not in ("timestamp", "frame_index", "episode_index", "index", "task_index")}
+    for key, feature in wanted.items():
+        if key not in existing:
+            problems.append(f"no feature {key!r}")
+            continue
+        have = existing[key]
+        if have["dtype"] != feature["dtype"] or tuple(have["shape"]) != tuple(feature["shape"]):
+            problems.append(f"{key}: {have['dtype']} {tuple(have['shape'])} (interface: {feature['dtype']} "
+                            f"{tuple(feature['shape'])})")
+        elif feature.get("names") is not None and list(have.get("names") or []) != list(feature["names"]):
+            problems.append(f"{key}: names {have.get('names')} (interface: {feature['names']})")
+    extra = sorted(set(existing) - set(wanted))
+    if extra:
+        problems.append(f"features not in the interface: {extra}")
+    if problems:
+        raise ValueError(f"cannot append to {root}: it does not match the robot interface: " + "; ".join(problems))
+
+
+def open_dataset_writer(
+    interface: RobotInterface,
+    root: Path,
+    repo_id: str | None = None,
+    use_videos: bool = True,
+    vcodec: str = "libsvtav1",
+    append: bool = False,
+):
+    """(writer, index of the next episode). append=False needs a new folder; append=True needs an existing one
+    with the interface's features (an interrupted save is repaired by the writer on open)."""
+    from lerobot_recorder.dataset import LeRobotDatasetWriter, VideoEncoderConfig
+
+    root = Path(root)
+    features = interface_features(interface, use_videos)
+    if append:
+        if not (root / "meta" / "info.json").exists():
+            raise FileNotFoundError(f"append: {root} is not a dataset (no meta/info.json); set append false to create it")
+        writer = LeRobotDatasetWriter.open(root)
+        _check_same_features(root, writer.info, features, interface.fps)
+        return writer, int(writer.total_episodes)
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} already exists; set append true to add episodes to it, or choose a new folder")
+    if root.exists():
+        root.rmdir()
+    writer = LeRobotDatasetWriter.create(
+        root, fps=interface.fps, features=features, robot_type=interface.robot_type,
+        use_videos=any(f["dtype"] == "video" for f in features.values()),
+        video_encoder=VideoEncoderConfig(vcodec=vcodec))
+    if repo_id:
+        writer.info["repo_id"] = repo_id  # informational; upstream does not store it in info.json
+    return writer, 0
+
+
+def validate_saved_episode(root: Path, episode_index: int) -> tuple[bool, str]:
+    """Fast check of one saved episode: its meta row, its data rows (indices, timestamps = frame_index / fps,
+    finite values) and, for videos, a span of the right length in an existing file."""
+    import pyarrow.parquet as pq
+
+    from lerobot_recorder.dataset.reader import DatasetMeta
+
+    try:
+        meta = DatasetMeta(root)
+    except Exception as exc:
+        return False, f"dataset metadata unreadable: {exc}"
+    if not 0 <= episode_index < meta.total_episodes:
+        return False, f"episode {episode_index} not in meta/episodes ({meta.total_episodes} episodes)"
+    ep = meta.episodes[episode_index]
+    n = ep.length
+    problems = []
+    if ep.dataset_to_index - ep.dataset_from_index != n:
+        problems.append(f"index range {ep.dataset_from_index}..{ep.dataset_to_index} != length {n}")
+    table = pq.read_table(meta.data_file(ep.data_chunk_index, ep.data_file_index))
+    episode_col = table.column("episode_index").to_numpy()
+    rows = table.filter(episode_col == episode_index)
+    if rows.num_rows != n:
+        problems.append(f"{rows.num_rows} data rows, meta says {n}")
+    else:
+        frame_index = rows.column("frame_index").to_numpy()
+        if not np.array_equal(frame_index, np.arange(n)):
+            problems.append("frame_index is not 0..n-1")
+        index = rows.column("index").to_numpy()
+        if not np.array_equal(index, np.arange(ep.dataset_from_index, ep.dataset_to_index)):
+            problems.append("index does not match dataset_from_index..dataset_to_index")
+        timestamps = rows.column("timestamp").to_numpy()
+        if not np.allclose(timestamps, np.arange(n) / meta.fps, atol=1e-4):
+            problems.append("timestamp != frame_index / fps")
+        for key in ("observation.state", "action"):
+            if key in rows.column_names:
+                values = np.asarray(rows.column(key).to_pylist(), dtype=np.float64)
+                if not np.isfinite(values).all():
+                    problems.append(f"{key} has non-finite values")
+    for key in meta.video_keys:
+        span = ep.videos.get(key)
+        if span is None:
+            problems.append(f"no video span for {key}")
+            continue
+        if not meta.video_file(episode_index, key).exists():
+            problems.append(f"{key}: video file missing")
+        if abs((span.to_timestamp - span.from_timestamp) - n / meta.fps) > 1e-3:
+            problems.append(f"{key}: video span {span.to_timestamp - span.from_timestamp:.4f} s for {n} frames")
+    if problems:
+        return False, f"episode {episode_index}: " + "; ".join(problems)
+    return True, f"episode {episode_index}: {n} frames ok"
