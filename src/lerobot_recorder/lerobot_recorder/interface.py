@@ -79,7 +79,9 @@ class QoSSpec:
 SENSOR_QOS = QoSSpec("best_effort", "volatile", 10)
 IMAGE_QOS = QoSSpec("best_effort", "volatile", 5)
 COMMAND_QOS = QoSSpec("reliable", "volatile", 10)
-TASK_QOS = QoSSpec("reliable", "transient_local", 1)
+# Volatile so any reliable publisher matches (a transient_local subscription gets nothing from a volatile
+# publisher); a file can ask for transient_local to receive a task latched before the recorder started.
+TASK_QOS = QoSSpec("reliable", "volatile", 1)
 
 
 @dataclass(frozen=True)

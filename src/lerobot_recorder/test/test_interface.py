@@ -11,6 +11,7 @@ from trajectory_msgs.msg import JointTrajectory
 from lerobot_recorder.alignment import Frame, AlignedValue
 from lerobot_recorder.interface import (
     InterfaceError,
+    QoSSpec,
     find_interface,
     load_interface,
     parse_interface,
@@ -42,7 +43,7 @@ def so101():
     return load_interface(ROBOTS / "so101.yaml")
 
 
-@pytest.mark.parametrize("name", ["so101", "koch", "sim_so101", "ros2_control_arm.example"])
+@pytest.mark.parametrize("name", ["so101", "koch", "sim_so101", "sim_so101_small", "ros2_control_arm.example"])
 def test_every_shipped_file_loads(name):
     interface = load_interface(ROBOTS / f"{name}.yaml")
     assert interface.fps == 30
@@ -73,9 +74,11 @@ def test_koch_and_sim_features(so101):
     assert koch.dataset_features() == LEROBOT_SO101_FEATURES  # same motor names and order as LeRobot's koch
     assert koch.robot_type == "koch_follower"
     sim = load_interface(ROBOTS / "sim_so101.yaml")
-    assert sim.dataset_features()["observation.images.front"]["shape"] == (240, 320, 3)
-    assert sim.dataset_features()["observation.state"] == LEROBOT_SO101_FEATURES["observation.state"]
+    assert sim.dataset_features() == LEROBOT_SO101_FEATURES
     assert sim.task.text and sim.task.topic == "/task"
+    small = load_interface(ROBOTS / "sim_so101_small.yaml")
+    assert small.dataset_features()["observation.images.front"]["shape"] == (240, 320, 3)
+    assert small.dataset_features()["observation.state"] == LEROBOT_SO101_FEATURES["observation.state"]
 
 
 def test_so101_topics_qos_and_defaults(so101):
@@ -84,7 +87,7 @@ def test_so101_topics_qos_and_defaults(so101):
     assert subs["/follower/joint_states"].qos.reliability == "best_effort"
     assert subs["/cameras/front/image_raw"].qos.reliability == "best_effort"
     assert subs["/cameras/front/image_raw"].msg_type == "sensor_msgs/msg/Image"
-    assert subs["/task"].qos.durability == "transient_local"
+    assert subs["/task"].qos == QoSSpec("reliable", "volatile", 1)
     assert so101.command.topic == "/follower/joint_commands"
     assert so101.command.qos.reliability == "reliable"
     specs = {s.key: s for s in so101.stream_specs()}
