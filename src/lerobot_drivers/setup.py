@@ -19,6 +19,8 @@ setup(
     entry_points={
         "console_scripts": [
             # "<command> = lerobot_drivers.<module>:main",
+            "lerobot-servo-sim = lerobot_drivers.sim.servo_bus_simulator:main",
+            "lerobot-calibrate = lerobot_drivers.calibrate_cli:main",
         ],
     },
 )
