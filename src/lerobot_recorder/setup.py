@@ -19,6 +19,9 @@ setup(
     entry_points={
         "console_scripts": [
             "lerobot-bringup = lerobot_recorder.bringup_cli:main",
+            "recorder = lerobot_recorder.nodes.recorder_node:main",
+            "record_keyboard = lerobot_recorder.nodes.record_keyboard_node:main",
+            "lerobot-bag-convert = lerobot_recorder.bag_convert:main",
         ],
     },
 )
