@@ -92,7 +92,8 @@ class EpisodeProgress:
     start_ns: int
     end_ns: int | None
     frames: int = 0
-    dropped: int = 0
+    dropped: int = 0  # ticks after the first frame that produced no frame
+    waiting: int = 0  # ticks before the first frame (streams not there yet) or, once ended, after the last one
     first_frame_ns: int | None = None
     last_frame_ns: int | None = None
     # stream key -> miss reason -> ticks of this episode lost to it (a skipped tick counts once per rejected stream)
@@ -114,7 +115,8 @@ class EpisodeReport:
     reason: str
     task: str
     dropped: int
-    drops: dict[str, dict[str, int]]
+    drops: dict[str, dict[str, int]]  # every skipped tick of the window, per stream and reason
+    waiting: int = 0
     first_frame_ns: int | None = None
     last_frame_ns: int | None = None
     gaps: list[list[int]] = field(default_factory=list)
@@ -124,7 +126,10 @@ class EpisodeReport:
 
     def summary(self) -> str:
         what = f"episode {self.episode_index} saved" if self.saved else "episode discarded"
-        text = f"{what} ({self.reason}): {self.frames} frames, {self.dropped} ticks dropped, task {self.task!r}"
+        text = (f"{what} ({self.reason}): {self.frames} frames, {self.dropped} ticks dropped "
+                f"(+{self.waiting} before the first or after the last frame), task {self.task!r}")
+        if self.first_frame_ns is not None:
+            text += f", frames stamped {self.first_frame_ns}..{self.last_frame_ns} ns"
         if self.drops:
             details = "; ".join(f"{k}: {dict(v)}" for k, v in sorted(self.drops.items()))
             text += f" [{details}]"
@@ -337,15 +342,18 @@ class RecordingSession:
 
     @staticmethod
     def _count_skip(episode: EpisodeProgress, t_ns: int, reasons: Mapping[str, str]) -> None:
-        episode.dropped += 1
         for key, reason in reasons.items():
             episode.drops.setdefault(key, Counter())[reason] += 1
-        if episode.frames:  # leading ticks before the streams start are not gaps of the recording
-            if episode._in_gap:
-                episode.gaps[-1][1] += 1
-            else:
-                episode.gaps.append([t_ns, 1])
-                episode._in_gap = True
+        if not episode.frames:
+            # Ticks before the first frame (streams not there yet) are waiting, not frames lost.
+            episode.waiting += 1
+            return
+        episode.dropped += 1
+        if episode._in_gap:
+            episode.gaps[-1][1] += 1
+        else:
+            episode.gaps.append([t_ns, 1])
+            episode._in_gap = True
 
     def save(self, now_ns: int, reason: str) -> EpisodeReport:
         """Save the episode in progress (an episode without frames is discarded: LeRobot cannot store it)."""
@@ -390,11 +398,14 @@ class RecordingSession:
     @staticmethod
     def _report(episode: EpisodeProgress, episode_index: int, saved: bool, reason: str) -> EpisodeReport:
         if episode._in_gap and episode.gaps:
-            episode.gaps.pop()  # skipped ticks after the last frame end the episode; they are not a gap in it
+            # Skipped ticks after the last frame (streams stopped) are not a gap in the recording.
+            _, trailing = episode.gaps.pop()
+            episode.dropped -= trailing
+            episode.waiting += trailing
             episode._in_gap = False
         return EpisodeReport(
             episode_index=episode_index, frames=episode.frames, saved=saved, reason=reason, task=episode.task,
-            dropped=episode.dropped, drops={k: dict(v) for k, v in episode.drops.items()},
+            dropped=episode.dropped, drops={k: dict(v) for k, v in episode.drops.items()}, waiting=episode.waiting,
             first_frame_ns=episode.first_frame_ns, last_frame_ns=episode.last_frame_ns,
             gaps=[list(g) for g in episode.gaps], attempt=episode.attempt)
 

@@ -91,7 +91,7 @@ class RecorderNode(LifecycleNode):
         self._session: RecordingSession | None = None
         self._writer = None
         self._interface = None
-        self._subscriptions = []
+        self._topic_subs = []
         self._topic_stats: dict[str, _TopicStats] = {}
         self._reports: dict[int, EpisodeReport] = {}
         self._goal_busy = False
@@ -106,9 +106,9 @@ class RecorderNode(LifecycleNode):
         self._sub_cb = MutuallyExclusiveCallbackGroup()
         self._status_pub = None
         self._diag_pub = None
-        self._timers = []
+        self._rec_timers = []
         self._action_server = None
-        self._services = []
+        self._rec_services = []
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -139,27 +139,27 @@ class RecorderNode(LifecycleNode):
             first_episode_index=first_index)
         for sub in self._interface.subscriptions():
             self._topic_stats[sub.topic] = _TopicStats()
-            self._subscriptions.append(self.create_subscription(
+            self._topic_subs.append(self.create_subscription(
                 rc.message_class(sub.msg_type), sub.topic,
                 lambda msg, topic=sub.topic: self._on_message(topic, msg), sub.qos.to_rclpy(),
                 callback_group=self._sub_cb))
         self._status_pub = self.create_publisher(RecorderStatus, "~/status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._timers.append(self.create_timer(1.0 / max(p["status_rate_hz"], 0.1), self._publish_status,
+        self._rec_timers.append(self.create_timer(1.0 / max(p["status_rate_hz"], 0.1), self._publish_status,
                                               callback_group=self._cb))
-        self._timers.append(self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics,
+        self._rec_timers.append(self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics,
                                               callback_group=self._cb))
         self._action_server = ActionServer(
             self, RecordEpisode, "~/record_episode", execute_callback=self._execute_goal,
             goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
             callback_group=self._cb)
-        self._services = [
+        self._rec_services = [
             self.create_service(Trigger, "~/stop", self._on_stop, callback_group=self._cb),
             self.create_service(DiscardEpisode, "~/discard_episode", self._on_discard, callback_group=self._cb),
         ]
         self.get_logger().info(
             f"configured: interface {self._interface.path} ({self._interface.fps} fps, "
-            f"{len(self._subscriptions)} topics), dataset {root} "
+            f"{len(self._topic_subs)} topics), dataset {root} "
             f"({'appending after episode ' + str(first_index - 1) if first_index else 'new'})")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -213,15 +213,15 @@ class RecorderNode(LifecycleNode):
         self._loop_thread = None
 
     def _teardown(self) -> None:
-        for sub in self._subscriptions:
+        for sub in self._topic_subs:
             self.destroy_subscription(sub)
-        self._subscriptions = []
-        for timer in self._timers:
+        self._topic_subs = []
+        for timer in self._rec_timers:
             self.destroy_timer(timer)
-        self._timers = []
-        for srv in self._services:
+        self._rec_timers = []
+        for srv in self._rec_services:
             self.destroy_service(srv)
-        self._services = []
+        self._rec_services = []
         if self._action_server is not None:
             self._action_server.destroy()
             self._action_server = None
