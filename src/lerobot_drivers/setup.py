@@ -21,6 +21,7 @@ setup(
             # "<command> = lerobot_drivers.<module>:main",
             "lerobot-servo-sim = lerobot_drivers.sim.servo_bus_simulator:main",
             "lerobot-calibrate = lerobot_drivers.calibrate_cli:main",
+            "arm_driver = lerobot_drivers.nodes.arm_driver_node:main",
         ],
     },
 )

@@ -1,0 +1,312 @@
+"""ArmDriver: the bus thread of the arm driver node (ROS-free).
+
+It owns one `Arm` and runs the control loop in its own thread:
+  read the full state (one Sync Read) -> publish callback -> [active follower] controller goal -> Sync Write.
+While inactive it still reads the arm once per `inactive_poll_s` so diagnostics stay current.
+
+Faults never escape the thread: a failed transaction counts as a comm error; after
+`failures_before_reconnect` consecutive failures (or at once if the port itself fails) the bus is closed and
+re-opened with exponential backoff (handshake + configure), and the controller restarts by holding the measured
+position, so the arm never resumes a stale goal. Lifecycle transitions (activate: torque on; deactivate: hold, then
+torque off; close: torque off and disconnect) run under the same lock as the ticks.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Protocol
+
+import numpy as np
+
+from lerobot_drivers.control.commands import JointPositionCommand, JointTrajectoryCommand
+from lerobot_drivers.control.controller import GoalController
+from lerobot_drivers.control.health import DriverHealth, readings_from_state
+from lerobot_drivers.control.loop_stats import Backoff, LoopStats
+from lerobot_drivers.control.units import UnitMap
+from lerobot_drivers.motors.errors import MotorBusError
+
+
+class ArmLike(Protocol):
+    """What the driver needs from `lerobot_drivers.arms.Arm`."""
+
+    name: str
+    port: str
+    is_connected: bool
+
+    def connect(self, configure: bool = True, handshake: bool = True) -> None: ...
+    def disconnect(self, disable_torque: bool | None = None) -> None: ...
+    def enable_torque(self, motors: list[str] | None = None) -> None: ...
+    def disable_torque(self, motors: list[str] | None = None) -> None: ...
+    def read_positions(self) -> dict[str, float]: ...
+    def read_state(self): ...
+    def write_goal_positions(self, goals, max_relative_target=None) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class DriverSettings:
+    rate_hz: float = 100.0
+    follower: bool = True
+    failures_before_reconnect: int = 3
+    reconnect_initial_s: float = 0.1
+    reconnect_max_s: float = 2.0
+    inactive_poll_s: float = 1.0
+    # Leader mode on an arm whose configuration leaves torque on (a follower arm used as a leader): go limp.
+    release_torque_after_configure: bool = True
+
+
+@dataclass(frozen=True)
+class JointSample:
+    """One tick's reading in ROS units (arm joint order); goal is what was written this tick (None if nothing)."""
+
+    stamp: float
+    positions: np.ndarray
+    velocities: np.ndarray
+    efforts: np.ndarray
+    goal: np.ndarray | None
+
+
+class ArmDriver:
+    def __init__(self, arm: ArmLike, units: UnitMap, settings: DriverSettings, controller: GoalController | None,
+                 clock: Callable[[], float], on_sample: Callable[[JointSample], None] | None = None,
+                 logger: logging.Logger | None = None) -> None:
+        if settings.rate_hz <= 0:
+            raise ValueError(f"rate_hz = {settings.rate_hz}, expected > 0")
+        if settings.follower and controller is None:
+            raise ValueError("a follower driver needs a GoalController")
+        self.arm = arm
+        self.units = units
+        self.settings = settings
+        self.controller = controller
+        self.clock = clock
+        self.on_sample = on_sample or (lambda sample: None)
+        self.log = logger or logging.getLogger(__name__)
+        self.health = DriverHealth(arm=arm.name, port=arm.port, mode="follower" if settings.follower else "leader",
+                                   rate_target_hz=settings.rate_hz)
+        self.stats = LoopStats()
+        self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
+        self._io_lock = threading.RLock()      # bus transactions + lifecycle transitions
+        self._command_lock = threading.Lock()  # controller state shared with the ROS callbacks
+        self._wake = threading.Event()
+        self._stop = False
+        self._active = False
+        self._connected = False
+        self._thread: threading.Thread | None = None
+        self._command_stamp: float | None = None   # source stamp of the newest direct command not yet written
+        self.command_latencies: deque[float] = deque(maxlen=2000)
+        self._last_motor_update = -1e9
+        self._motors_read_at: float | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def configure(self) -> None:
+        """Open the bus (handshake, calibration, configuration writes) and start the bus thread (inactive).
+        A follower is left limp until activate. Raises the bus error if the arm cannot be reached."""
+        with self._io_lock:
+            self.arm.connect()
+            if self.settings.follower or self.settings.release_torque_after_configure:
+                self.arm.disable_torque()
+            self._connected = True
+            self.health.connected = True
+            self.health.lifecycle = "inactive"
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=f"arm-driver-{self.arm.name}", daemon=True)
+        self._thread.start()
+
+    def activate(self) -> None:
+        with self._io_lock:
+            if self.settings.follower:
+                with self._command_lock:
+                    self.controller.reset(None)
+                if self._connected:
+                    self.arm.enable_torque()
+            self._active = True
+            self.health.lifecycle = "active"
+        self._wake.set()
+
+    def deactivate(self) -> None:
+        """Stop acting: hold where the arm is, then torque off (follower)."""
+        with self._io_lock:
+            self._active = False
+            self.health.lifecycle = "inactive"
+            if self.settings.follower and self._connected:
+                try:
+                    present = self.arm.read_positions()
+                    self.arm.write_goal_positions(present)
+                except MotorBusError as exc:
+                    self.log.warning(f"deactivate: could not hold position before torque off: {exc}")
+                self._torque_off("deactivate")
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread, torque off and disconnect. Never raises; safe to call twice."""
+        self._stop = True
+        self._active = False
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        self._thread = None
+        with self._io_lock:
+            if self.arm.is_connected:
+                try:
+                    self.arm.disconnect(disable_torque=True)
+                except Exception as exc:  # noqa: BLE001 - shutdown must go on
+                    self.log.error(f"disconnect failed (torque may still be on): {exc}")
+            self._connected = False
+            self.health.connected = False
+            self.health.lifecycle = "unconfigured"
+
+    def _torque_off(self, why: str) -> None:
+        try:
+            self.arm.disable_torque()
+        except Exception as exc:  # noqa: BLE001
+            self.log.error(f"{why}: torque off failed: {exc}")
+
+    # ------------------------------------------------------------------ commands (called from ROS callbacks)
+    def submit_positions(self, command: JointPositionCommand, source_stamp: float | None = None) -> None:
+        with self._command_lock:
+            self.controller.accept_positions(command)
+            self._command_stamp = source_stamp
+
+    def submit_trajectory(self, command: JointTrajectoryCommand) -> None:
+        with self._command_lock:
+            self.controller.accept_trajectory(command)
+
+    # ------------------------------------------------------------------ the bus thread
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        while not self._stop:
+            if not self._connected:
+                self._reconnect_once()
+                next_tick = time.monotonic()
+                continue
+            period = 1.0 / self.settings.rate_hz if self._active else self.settings.inactive_poll_s
+            start = time.monotonic()
+            with self._io_lock:
+                if self._stop:
+                    break
+                if self._connected:
+                    self._tick()
+            end = time.monotonic()
+            if self._active:
+                self.stats.record(start, end - start)
+            self.health.rate_achieved_hz = self.stats.rate_hz(end)
+            self.health.tick_p99_ms = self.stats.duration_percentile_ms(99)
+            next_tick += period
+            if next_tick < end:  # fell behind (slow bus): do not try to catch up with a burst
+                next_tick = end
+            self._wake.wait(max(0.0, next_tick - time.monotonic()))
+            if self._wake.is_set():
+                self._wake.clear()
+                next_tick = time.monotonic()
+
+    def _tick(self) -> None:
+        try:
+            state = self.arm.read_state()
+            now = self.clock()
+            positions = self.units.dict_to_ros(state.positions)
+            velocities = self.units.dict_to_ros(state.velocities)
+            efforts = np.array([state.efforts[name] for name in self.units.names], dtype=float)
+            goal = None
+            if self._active and self.settings.follower:
+                with self._command_lock:
+                    tick = self.controller.step(now, positions)
+                    command_stamp, self._command_stamp = self._command_stamp, None
+                    self.health.command_source = tick.source.value
+                if tick.became_stale:
+                    self.log.warning(f"joint_commands stale (> {self.controller.command_timeout_s} s): "
+                                     "holding the measured position")
+                self.arm.write_goal_positions(self.units.ros_to_dict(tick.goal))
+                goal = tick.goal
+                if tick.clamped.any():
+                    self.health.clamped_ticks += 1
+                if command_stamp is not None:
+                    self.command_latencies.append(self.clock() - command_stamp)
+        except MotorBusError as exc:
+            self._on_failure(exc, port_failed=False)
+            return
+        except (OSError, ValueError, KeyError) as exc:  # serial layer gone, or a garbage reading
+            self._on_failure(exc, port_failed=isinstance(exc, OSError))
+            return
+        self.health.consecutive_failures = 0
+        if now - self._last_motor_update >= 0.2:
+            self._last_motor_update = now
+            self.health.motors = readings_from_state(state.temperatures, state.voltages, state.efforts,
+                                                     state.effort_units, state.error_flags)
+        self._motors_read_at = time.monotonic()
+        self.on_sample(JointSample(now, positions, velocities, efforts, goal))
+
+    def snapshot(self) -> DriverHealth:
+        """A copy of the health record with the age of the last motor reading filled in."""
+        read_at = self._motors_read_at
+        latencies = np.array(self.command_latencies) * 1000.0
+        p50, p99 = (np.percentile(latencies, [50, 99]).tolist() if latencies.size else (None, None))
+        return replace(self.health, motors=dict(self.health.motors),
+                       motors_age_s=None if read_at is None else time.monotonic() - read_at,
+                       command_latency_p50_ms=p50, command_latency_p99_ms=p99)
+
+    def _on_failure(self, exc: Exception, port_failed: bool) -> None:
+        h = self.health
+        h.comm_errors += 1
+        h.consecutive_failures += 1
+        h.last_error = f"{type(exc).__name__}: {exc}"
+        if h.consecutive_failures == 1 or h.consecutive_failures % 50 == 0:
+            self.log.warning(f"bus error ({h.consecutive_failures} in a row): {h.last_error}")
+        if port_failed or h.consecutive_failures >= self.settings.failures_before_reconnect:
+            self.log.error(f"{self.arm.name} on {self.arm.port}: lost the bus ({h.last_error}); reconnecting")
+            try:
+                self.arm.disconnect(disable_torque=False)
+            except Exception:  # noqa: BLE001 - the port may already be gone
+                pass
+            self._connected = False
+            h.connected = False
+            self._backoff.reset()
+
+    def _reconnect_once(self) -> None:
+        delay = self._backoff.next_delay()
+        self._wake.wait(delay)
+        self._wake.clear()
+        if self._stop:
+            return
+        with self._io_lock:
+            if self._stop:
+                return
+            try:
+                self.arm.connect()
+            except Exception as exc:  # noqa: BLE001 - keep retrying whatever the cause
+                self.health.last_error = f"reconnect attempt {self._backoff.attempts}: {type(exc).__name__}: {exc}"
+                if self._backoff.attempts == 1 or self._backoff.attempts % 10 == 0:
+                    self.log.warning(self.health.last_error)
+                try:
+                    self.arm.disconnect(disable_torque=False)
+                except Exception:  # noqa: BLE001
+                    pass
+                return
+            try:
+                if self.settings.follower:
+                    with self._command_lock:
+                        self.controller.reset(None)   # hold what the arm measures now
+                    if self._active:
+                        self.arm.enable_torque()
+                    else:
+                        self.arm.disable_torque()
+                elif self.settings.release_torque_after_configure:
+                    self.arm.disable_torque()
+            except MotorBusError as exc:
+                self.health.last_error = f"after reconnect: {exc}"
+                self.arm.disconnect(disable_torque=False)
+                return
+            self._connected = True
+            self.health.connected = True
+            self.health.consecutive_failures = 0
+            self.health.reconnects += 1
+            self.log.info(f"{self.arm.name} on {self.arm.port}: reconnected after {self._backoff.attempts} attempt(s)")

@@ -1,0 +1,324 @@
+"""`arm_driver`: lifecycle node for one SO-100/101 or Koch arm (follower or leader) on a Feetech/Dynamixel bus.
+
+Thin ROS layer over `lerobot_drivers.control.ArmDriver`: parameters -> Arm + controller, messages -> commands,
+bus samples -> sensor_msgs/JointState, driver health -> diagnostic_msgs/DiagnosticArray.
+
+Lifecycle: configure opens and configures the bus (follower left limp); activate torques a follower on and starts
+publishing `joint_states` at rate_hz and following commands; deactivate holds the current position, then torque
+off; cleanup/shutdown/SIGINT/SIGTERM/errors: torque off and disconnect. `autostart:=true` configures and activates
+at startup (no lifecycle manager needed).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from lerobot_drivers.arms import Arm, get_arm_definition
+from lerobot_drivers.control import GoalController, RelativeTargetLimit, UnitMap
+from lerobot_drivers.control.calibration_source import CalibrationMissing, resolve_calibration
+from lerobot_drivers.control.commands import (
+    CommandRejected, JointNameResolver, JointPositionCommand, JointTrajectoryCommand, trajectory_from_action_chunk,
+)
+from lerobot_drivers.control.driver import ArmDriver, DriverSettings, JointSample
+from lerobot_drivers.control.health import HealthLimits, assess
+from lerobot_msgs.msg import ActionChunk
+
+# Latest-value streams: best effort matches reliable and best-effort publishers alike; depth 1 = newest wins.
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+# Trajectories and chunks must not be lost.
+PLAN_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+PARAMETERS = {
+    "arm": "so101_follower",
+    "port": "",
+    "mode": "",                           # follower | leader; empty = from the arm name
+    "calibration_file": "",
+    "calibration_id": "",
+    "calibration_dir": "",                # empty = LeRobot's root ($HF_LEROBOT_CALIBRATION, $HF_HOME/lerobot/...)
+    "sim_default_calibration": False,     # servo simulator: identity calibration when no file is found
+    "rate_hz": 100.0,
+    "max_relative_target": 0.0,           # rad (gripper: fraction) per tick; <= 0 = off
+    "max_relative_target_per_joint": [0.0],  # one per joint in arm order, overrides the global cap; [0.0] = unused
+    "command_timeout_s": 0.5,
+    "joint_prefix": "",
+    "frame_id": "",
+    "autostart": False,
+    "diagnostics_period_s": 1.0,
+    "temperature_warn_c": 60.0,
+    "temperature_error_c": 70.0,
+    "min_voltage_v": -1.0,                # < 0 = arm default (follower 6.0 V, leader 4.5 V); 0 = off
+    "failures_before_reconnect": 3,
+    "reconnect_max_s": 2.0,
+}
+
+
+def _stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class ArmDriverNode(LifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("arm_driver", **kwargs)
+        for name, default in PARAMETERS.items():
+            self.declare_parameter(name, default)
+        self.driver: ArmDriver | None = None
+        self.resolver: JointNameResolver | None = None
+        self.units: UnitMap | None = None
+        self._joint_state_pub = None
+        self._subscriptions = []
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(float(self._param("diagnostics_period_s")),
+                                                    self._publish_diagnostics)
+        self._limits = HealthLimits()
+
+    def _param(self, name: str):
+        return self.get_parameter(name).value
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._build_driver()
+        except (CalibrationMissing, ValueError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self.driver.configure()
+        except Exception as exc:  # noqa: BLE001 - any bus failure is reported, never a crash
+            self.get_logger().error(f"configure failed: cannot open {self.driver.arm.name} on port "
+                                    f"{self.driver.arm.port!r}: {exc}. Check the cable and power, and the port "
+                                    f"(lerobot-find-port).")
+            self.driver.close()
+            self.driver = None
+            return TransitionCallbackReturn.FAILURE
+        self._joint_state_pub = self.create_lifecycle_publisher(JointState, "joint_states", 10)
+        if self.driver.settings.follower:
+            self._subscriptions = [
+                self.create_subscription(JointState, "joint_commands", self._on_joint_commands, COMMAND_QOS),
+                self.create_subscription(JointTrajectory, "joint_trajectory", self._on_trajectory, PLAN_QOS),
+                self.create_subscription(ActionChunk, "action_chunk", self._on_action_chunk, PLAN_QOS),
+            ]
+        self.get_logger().info(
+            f"configured {self.driver.arm.name} ({self.driver.health.mode}) on {self.driver.arm.port}, "
+            f"calibration: {self._calibration_origin}, rate {self.driver.settings.rate_hz} Hz")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _build_driver(self) -> None:
+        definition = get_arm_definition(str(self._param("arm")))
+        port = str(self._param("port"))
+        if not port:
+            raise ValueError("parameter 'port' is empty: set the serial port of the arm (e.g. /dev/ttyACM0 or the "
+                             "path lerobot-servo-sim printed)")
+        mode = str(self._param("mode")) or definition.role
+        if mode not in ("follower", "leader"):
+            raise ValueError(f"parameter 'mode' = {mode!r}: expected 'follower' or 'leader'")
+        choice = resolve_calibration(definition, port, str(self._param("calibration_file")),
+                                     str(self._param("calibration_id")), str(self._param("calibration_dir")),
+                                     bool(self._param("sim_default_calibration")))
+        self._calibration_origin = choice.origin
+        # The controller applies max_relative_target in ROS units; the Arm itself does not clamp again.
+        arm = Arm(definition, port, choice.calibration, max_relative_target=None)
+        self.units = UnitMap.from_modes(arm.norm_modes)
+        self.resolver = JointNameResolver(self.units.names, str(self._param("joint_prefix")))
+        per_joint = [float(v) for v in self._param("max_relative_target_per_joint")]
+        if per_joint == [0.0]:
+            per_joint = []
+        limit = RelativeTargetLimit.from_parameters(self.units.names, float(self._param("max_relative_target")),
+                                                    per_joint)
+        follower = mode == "follower"
+        controller = GoalController(len(self.units.names), float(self._param("command_timeout_s")), limit)
+        settings = DriverSettings(
+            rate_hz=float(self._param("rate_hz")), follower=follower,
+            failures_before_reconnect=int(self._param("failures_before_reconnect")),
+            reconnect_max_s=float(self._param("reconnect_max_s")),
+            release_torque_after_configure=follower or definition.role == "follower")
+        min_voltage = float(self._param("min_voltage_v"))
+        if min_voltage < 0:
+            min_voltage = 6.0 if definition.role == "follower" else 4.5
+        self._limits = HealthLimits(float(self._param("temperature_warn_c")),
+                                    float(self._param("temperature_error_c")), min_voltage)
+        self.driver = ArmDriver(arm, self.units, settings, controller if follower else None, self.now_s,
+                                self._publish_sample, _RosLogger(self.get_logger()))
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.driver.activate()
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(f"activate failed: could not enable torque: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info("active: publishing joint_states" +
+                               (", following commands (torque on)" if self.driver.settings.follower else ""))
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.driver.deactivate()
+        self.get_logger().info("inactive" + (": holding, torque off" if self.driver.settings.follower else ""))
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Torque off and disconnect, then drop the ROS entities of the configured state."""
+        self.close_driver()
+        for sub in self._subscriptions:
+            self.destroy_subscription(sub)
+        self._subscriptions = []
+        if self._joint_state_pub is not None:
+            self.destroy_lifecycle_publisher(self._joint_state_pub)
+            self._joint_state_pub = None
+
+    def close_driver(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
+            if self.context.ok():  # after SIGINT the context is gone and /rosout with it
+                self.get_logger().info("torque off, bus disconnected")
+            else:
+                print("arm_driver: torque off, bus disconnected", flush=True)
+
+    # ------------------------------------------------------------------ topics in
+    def _accepting(self, topic: str) -> bool:
+        driver = self.driver
+        if driver is None or not driver.active:
+            self.get_logger().warn(f"{topic}: ignored, the driver is not active", throttle_duration_sec=5.0)
+            return False
+        return True
+
+    def _reject(self, exc: CommandRejected) -> None:
+        if self.driver is not None:
+            self.driver.health.rejected_commands += 1
+        self.get_logger().error(f"command rejected, not moving: {exc}", throttle_duration_sec=1.0)
+
+    def _on_joint_commands(self, msg: JointState) -> None:
+        if not self._accepting("joint_commands"):
+            return
+        try:
+            command = JointPositionCommand.parse(self.resolver, list(msg.name), list(msg.position), self.now_s())
+        except CommandRejected as exc:
+            self._reject(exc)
+            return
+        stamp = _stamp_seconds(msg.header.stamp)
+        self.driver.submit_positions(command, source_stamp=stamp if stamp > 0 else None)
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        if not self._accepting("joint_trajectory"):
+            return
+        start = _stamp_seconds(msg.header.stamp)
+        points = [(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9, list(p.positions), list(p.velocities))
+                  for p in msg.points]
+        try:
+            command = JointTrajectoryCommand.parse(self.resolver, list(msg.joint_names), start if start > 0 else None,
+                                                   self.now_s(), points)
+        except CommandRejected as exc:
+            self._reject(exc)
+            return
+        self.driver.submit_trajectory(command)
+
+    def _on_action_chunk(self, msg: ActionChunk) -> None:
+        if not self._accepting("action_chunk"):
+            return
+        stamp = _stamp_seconds(msg.header.stamp)
+        try:
+            command = trajectory_from_action_chunk(
+                self.resolver, list(msg.names), list(msg.actions), int(msg.horizon), int(msg.action_dim),
+                float(msg.period), stamp if stamp > 0 else None, int(msg.rtc_delay_steps), self.now_s())
+        except CommandRejected as exc:
+            self._reject(exc)
+            return
+        self.driver.submit_trajectory(command)
+
+    # ------------------------------------------------------------------ topics out
+    def _publish_sample(self, sample: JointSample) -> None:
+        publisher = self._joint_state_pub
+        if publisher is None or self.driver is None or not self.driver.active:
+            return
+        msg = JointState()
+        seconds = int(sample.stamp)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = seconds, int(round((sample.stamp - seconds) * 1e9)) % 10**9
+        msg.header.frame_id = str(self._param("frame_id"))
+        msg.name = list(self.resolver.ros_names)
+        msg.position = sample.positions.tolist()
+        msg.velocity = sample.velocities.tolist()
+        msg.effort = sample.efforts.tolist()
+        publisher.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        driver = self.driver
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        prefix = f"{self.get_fully_qualified_name()}"
+        if driver is None:
+            array.status = [DiagnosticStatus(level=DiagnosticStatus.STALE, name=prefix, message="not configured",
+                                             hardware_id=str(self._param("port")))]
+        else:
+            for status in assess(driver.snapshot(), self._limits, prefix):
+                array.status.append(DiagnosticStatus(
+                    level=bytes([status.level]), name=status.name, message=status.message,
+                    hardware_id=driver.arm.port,
+                    values=[KeyValue(key=k, value=v) for k, v in status.values.items()]))
+        self._diagnostics_pub.publish(array)
+
+
+class _RosLogger:
+    """Adapts the rclpy logger to the `logging.Logger` calls the ROS-free driver makes."""
+
+    def __init__(self, logger) -> None:
+        self._logger = logger
+
+    def info(self, msg: str) -> None:
+        self._logger.info(msg)
+
+    def warning(self, msg: str) -> None:
+        self._logger.warn(msg)
+
+    def error(self, msg: str) -> None:
+        self._logger.error(msg)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    # SIGTERM (what process managers send) takes the same path as Ctrl-C: torque off, disconnect.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    node = ArmDriverNode()
+    exit_code = 0
+    try:
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("autostart: configure failed (see above)")
+                exit_code = 1
+            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("autostart: activate failed (see above)")
+                exit_code = 1
+        if exit_code == 0:
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close_driver()   # torque off + disconnect, whatever happened above
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
