@@ -224,7 +224,7 @@ def test_sigkill_during_save_recovers(tmp_path, stage, committed):
     rc, lines = run_child(tmp_path, root, "stage", stage)
     assert rc == -signal.SIGKILL and "NOT KILLED" not in lines
     assert (root / ".staging" / "journal.json").exists()
-    if stage != "journal_written":
+    if stage not in ("journal_written", "info_written"):  # the first changes nothing, the last is complete
         # Killed between file replacements: the folder is inconsistent until open() repairs it.
         with pytest.raises(AssertionError):
             verify_dataset(root)
