@@ -1,0 +1,1 @@
+"""Teleoperators that jog joints: keyboard and gamepad cores (ROS-free)."""
