@@ -22,6 +22,11 @@ setup(
             "lerobot-servo-sim = lerobot_drivers.sim.servo_bus_simulator:main",
             "lerobot-calibrate = lerobot_drivers.calibrate_cli:main",
             "arm_driver = lerobot_drivers.nodes.arm_driver_node:main",
+            "opencv_camera = lerobot_drivers.nodes.camera_node:main",
+            "sim_camera = lerobot_drivers.nodes.sim_camera_node:main",
+            "gym_robot = lerobot_drivers.nodes.gym_robot_node:main",
+            "keyboard_teleop = lerobot_drivers.nodes.keyboard_teleop_node:main",
+            "gamepad_teleop = lerobot_drivers.nodes.gamepad_teleop_node:main",
         ],
     },
 )
