@@ -20,14 +20,12 @@ place. Nothing of the original is modified before the new dataset is complete.
 from __future__ import annotations
 
 import copy
-import io
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,6 +58,7 @@ from .tools_meta import (
     write_tasks,
 )
 from .tools_video import VideoFileSink, decode_segment_frames
+from .video import decode_png
 
 # Video info keys that describe the encoder settings, not the stream: they may differ between merged datasets.
 VIDEO_ENCODER_INFO_KEYS = (
@@ -555,12 +554,6 @@ def split_dataset(
 
 
 # ---------------------------------------------------------------------------------------------- recompute stats
-def _decode_png(data: bytes) -> np.ndarray:
-    with av.open(io.BytesIO(data), format="png_pipe") as c:
-        frame = next(c.decode(video=0))
-        return frame.to_ndarray(format="rgb24")
-
-
 def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Table) -> EpisodeStats:
     """One episode's stats from its stored rows and decoded frames, as the writer computes them while recording:
     numeric columns over all frames, images/videos over `sample_indices` frames, downsampled, /255."""
@@ -578,7 +571,7 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
             out[key] = stats_mod.image_stats(samples)
         elif ft["dtype"] == "image":
             cells = table[key].to_pylist()
-            samples = np.stack([stats_mod.auto_downsample_hwc(_decode_png(cells[i]["bytes"])) for i in picks])
+            samples = np.stack([stats_mod.auto_downsample_hwc(decode_png(cells[i]["bytes"])) for i in picks])
             out[key] = stats_mod.image_stats(samples)
         else:
             column = table[key]

@@ -23,9 +23,8 @@ import av
 import numpy as np
 
 from .format import next_chunk_file, video_file_path
+from .video import VideoEncoderConfig
 
-# Codec name in info.json (`stream.codec.canonical_name`) -> encoder used when a segment has to be re-encoded.
-ENCODER_FOR_CODEC = {"av1": "libsvtav1", "h264": "libx264", "hevc": "libx265", "mpeg4": "mpeg4", "vp9": "libvpx-vp9"}
 
 
 @dataclass(frozen=True)
@@ -119,18 +118,11 @@ def decode_segment_frames(path: Path, from_ts: float, n_frames: int, fps: int) -
     return frames
 
 
-def encoder_options(feature_info: Mapping[str, Any]) -> tuple[str, str, dict[str, str]]:
-    """(encoder name, pix_fmt, options) from a video feature's info block; defaults follow upstream (AV1, g=2, crf=30)."""
-    codec = str(feature_info.get("video.codec", "av1"))
-    encoder = ENCODER_FOR_CODEC.get(codec, codec)
-    pix_fmt = str(feature_info.get("video.pix_fmt", "yuv420p"))
-    opts = {"g": str(feature_info.get("video.g", 2)), "crf": str(feature_info.get("video.crf", 30))}
-    preset = feature_info.get("video.preset")
-    if encoder == "libsvtav1":
-        opts["preset"] = str(12 if preset is None else preset)
-    elif preset is not None:
-        opts["preset"] = str(preset)
-    return encoder, pix_fmt, opts
+def encoder_settings(feature_info: Mapping[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """(encoder name, pix_fmt, AVOptions) the camera was recorded with, rebuilt from its info.json block by the
+    writer's VideoEncoderConfig (defaults as upstream: AV1 via SVT, g=2, crf=30, preset 12)."""
+    cfg = VideoEncoderConfig.from_video_info(dict(feature_info))
+    return cfg.encoder_name, cfg.pix_fmt, cfg.codec_options()
 
 
 def reencode_segment(
@@ -138,7 +130,7 @@ def reencode_segment(
 ) -> None:
     """Decode n_frames from src at from_ts and encode them into a standalone mp4 (first frame a keyframe)."""
     frames = decode_segment_frames(src, from_ts, n_frames, fps)
-    encoder, pix_fmt, opts = encoder_options(feature_info)
+    encoder, pix_fmt, opts = encoder_settings(feature_info)
     with av.open(str(dst), "w") as out:
         stream = out.add_stream(encoder, rate=fps, options=opts)
         stream.pix_fmt = pix_fmt
