@@ -1,0 +1,121 @@
+"""Scripted operator: moves the simulated leader arm to demonstrate the scene's reaching task.
+
+It plays the human of a teleoperation session on the simulated SO-101. It watches the recorder's status: when an
+episode starts recording it reaches for the current target (from /scene/target) with the leader arm; when the
+episode ends it asks the scene for a new target and brings the arm home during the reset period. The leader is
+moved through the servo-bus simulator's control socket, as a hand moves a torque-off arm; the leader driver,
+teleop and follower do the rest exactly as with hardware.
+
+Subscribes: /leader/joint_states (sensor_msgs/JointState), /scene/target (geometry_msgs/PointStamped),
+            status_topic (lerobot_msgs/RecorderStatus, default /recorder/status).
+Publishes:  /scene/randomize_target (std_msgs/Empty) when an episode ends.
+Parameters: control_socket (the leader simulator's socket, required), rate_hz (30), speed_scale (1.0),
+            status_topic (/recorder/status), start_immediately (false: reach once at start without a recorder).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PointStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Empty
+
+from lerobot_msgs.msg import RecorderStatus
+from lerobot_drivers.sim.kinematics import JOINT_NAMES
+from lerobot_drivers.sim.scripted_operator import JointPath, plan_home, plan_reach, to_lerobot_units
+from lerobot_drivers.sim.servo_bus_simulator import send_command
+
+HAND_SPEED_TICKS_S = 6000.0  # fast enough that the hand tracks the planned path at 30 Hz waypoints
+
+
+class ScriptedOperatorNode(Node):
+    def __init__(self):
+        super().__init__("scripted_operator")
+        self.control_socket = str(self.declare_parameter("control_socket", "").value)
+        rate_hz = float(self.declare_parameter("rate_hz", 30.0).value)
+        self.speed_scale = float(self.declare_parameter("speed_scale", 1.0).value)
+        status_topic = str(self.declare_parameter("status_topic", "/recorder/status").value)
+        start_immediately = bool(self.declare_parameter("start_immediately", False).value)
+        if not self.control_socket:
+            raise ValueError("parameter control_socket is required (the leader simulator's control socket path)")
+
+        self.leader_joints: dict[str, float] | None = None
+        self.target: np.ndarray | None = None
+        self.path: JointPath | None = None
+        self.path_start = None
+        self.recorder_state: int | None = None
+        self.pending_reach = start_immediately
+        self.randomize_pub = self.create_publisher(Empty, "/scene/randomize_target", 10)
+        self.create_subscription(JointState, "/leader/joint_states", self._on_leader, qos_profile_sensor_data)
+        self.create_subscription(PointStamped, "/scene/target", self._on_target, 10)
+        self.create_subscription(RecorderStatus, status_topic, self._on_status, 10)
+        self.create_timer(1.0 / rate_hz, self._tick)
+        self.get_logger().info(f"scripted operator moving the leader through {self.control_socket}")
+
+    def _on_leader(self, msg: JointState) -> None:
+        joints = dict(zip(msg.name, msg.position))
+        if all(name in joints for name in JOINT_NAMES):
+            self.leader_joints = {name: float(joints[name]) for name in JOINT_NAMES}
+
+    def _on_target(self, msg: PointStamped) -> None:
+        self.target = np.array([msg.point.x, msg.point.y, msg.point.z])
+
+    def _on_status(self, msg: RecorderStatus) -> None:
+        previous, self.recorder_state = self.recorder_state, msg.state
+        if msg.state == previous:
+            return
+        if msg.state == RecorderStatus.STATE_RECORDING:
+            self.pending_reach = True
+        elif previous == RecorderStatus.STATE_RECORDING:
+            # Episode over: new target for the next one, arm home during the reset period.
+            self.randomize_pub.publish(Empty())
+            if self.leader_joints is not None:
+                self._start(plan_home(self.leader_joints, self.speed_scale), "going home")
+
+    def _start(self, path: JointPath, what: str) -> None:
+        self.path, self.path_start = path, self.get_clock().now()
+        self.get_logger().info(f"{what} ({path.duration:.1f} s)")
+
+    def _tick(self) -> None:
+        if self.pending_reach and self.leader_joints is not None and self.target is not None:
+            self.pending_reach = False
+            x, y, z = self.target
+            self._start(plan_reach(self.leader_joints, self.target, speed_scale=self.speed_scale),
+                        f"reaching for the target at ({x:.3f}, {y:.3f}, {z:.3f}) m")
+        if self.path is None:
+            return
+        elapsed = (self.get_clock().now() - self.path_start).nanoseconds * 1e-9
+        positions = to_lerobot_units(self.path.at(elapsed))
+        reply = send_command(self.control_socket, {"cmd": "move", "positions": positions, "frame": "normalized",
+                                                   "speed": HAND_SPEED_TICKS_S})
+        if not reply.get("ok"):
+            self.get_logger().error(f"leader simulator refused the move: {reply.get('error')}")
+        if elapsed > self.path.duration + 0.5:
+            self.path = None
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = ScriptedOperatorNode()
+    except ValueError as error:
+        print(f"scripted_operator: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
