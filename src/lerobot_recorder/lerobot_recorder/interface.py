@@ -669,6 +669,8 @@ def _command(entry: _Entry | None, action: VectorFeature, action_entry: _Entry) 
             action_entry.fail("action has several source topics; declare action.command (topic, type)")
         return ActionCommand(first.topic, first.msg_type, tuple(action.joints), COMMAND_QOS, 0.0)
     items = entry.mapping(("topic", "type", "joints", "qos", "time_from_start_s"))
+    if "topic" not in items and len({s.topic for s in action.sources}) != 1:
+        entry.fail("action has several source topics; declare command.topic")
     topic = _topic(items["topic"]) if "topic" in items else first.topic
     msg_type = _msg_type(items["type"], COMMAND_TYPES) if "type" in items else first.msg_type
     joints = items["joints"].string_list() if "joints" in items else action.joints

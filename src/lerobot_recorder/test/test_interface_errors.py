@@ -173,6 +173,18 @@ def test_duplicate_dataset_names_across_sources():
         parse_interface(text, "x.yaml")
 
 
+def test_several_action_topics_need_a_command_topic():
+    two = ("  sources:\n    - {topic: /arm/cmd, joints: [a, b]}\n    - {topic: /grip/cmd, joints: [c]}\n")
+    text = edit("  topic: /leader/joint_states\n  joints: [a, b, c]\n  names: [a.pos, b.pos, c.pos]\n"
+                "  transforms: [rad2deg, rad2deg, {scale: 100}]\n", two)
+    with pytest.raises(InterfaceError, match="^x.yaml:14: action: action has several source topics"):
+        parse_interface(text, "x.yaml")
+    with pytest.raises(InterfaceError, match="^x.yaml:18: action.command: action has several source topics"):
+        parse_interface(text.replace("task:", "  command: {type: sensor_msgs/msg/JointState}\ntask:"), "x.yaml")
+    ok = parse_interface(text.replace("task:", "  command: {topic: /arm/all}\ntask:"), "x.yaml")
+    assert ok.command.topic == "/arm/all" and ok.command.joints == ("a", "b", "c")
+
+
 def test_defaults_when_optional_keys_are_absent():
     text = edit("    names: [a.pos, b.pos, c.pos]\n    transforms: [rad2deg, rad2deg, {scale: 100}]\n", "")
     interface = parse_interface(text, "x.yaml")
