@@ -494,7 +494,9 @@ def _qos(entry: _Entry | None, default: QoSSpec) -> QoSSpec:
     if entry is None:
         return default
     items = entry.mapping(("reliability", "durability", "depth"))
-    reliability = items["reliability"].choice(("reliable", "best_effort")) if "reliability" in items else default.reliability
+    reliability = (
+        items["reliability"].choice(("reliable", "best_effort")) if "reliability" in items else default.reliability
+    )
     durability = (
         items["durability"].choice(("volatile", "transient_local")) if "durability" in items else default.durability
     )

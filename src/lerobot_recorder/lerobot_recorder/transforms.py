@@ -41,7 +41,9 @@ class Transform:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.scale) or not math.isfinite(self.offset):
-            raise TransformError(f"{self.kind} transform: scale and offset must be finite, got scale={self.scale} offset={self.offset}")
+            raise TransformError(
+                f"{self.kind} transform: scale and offset must be finite, got scale={self.scale} offset={self.offset}"
+            )
         if self.scale == 0.0:
             raise TransformError(f"{self.kind} transform: scale 0 is not invertible")
 

@@ -219,8 +219,8 @@ def frame_signature(results):
     out = []
     for r in results:
         if isinstance(r, Frame):
-            out.append(("frame", r.tick_index, r.time_ns, tuple(sorted((k, v.value, v.stamp_ns) for k, v in r.values.items())),
-                        tuple(sorted(r.missing.items()))))
+            used = tuple(sorted((k, v.value, v.stamp_ns) for k, v in r.values.items()))
+            out.append(("frame", r.tick_index, r.time_ns, used, tuple(sorted(r.missing.items()))))
         else:
             out.append(("skip", r.tick_index, r.time_ns, tuple(sorted(r.reasons.items()))))
     return out

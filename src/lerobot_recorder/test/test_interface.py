@@ -10,7 +10,6 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_recorder.alignment import Frame, AlignedValue
 from lerobot_recorder.interface import (
-    InterfaceError,
     QoSSpec,
     find_interface,
     load_interface,

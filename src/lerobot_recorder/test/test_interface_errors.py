@@ -130,7 +130,8 @@ CASES = [
      "action", "with qos best_effort/volatile/depth 10; here it is reliable/volatile/depth 10"),
     (STATE_BLOCK, "    sources: []\n", 5, "observation.state.sources",
      "expected at least one source"),
-    ("    topic: /follower/joint_states\n", "    sources: [{topic: /x, joints: [z]}]\n    topic: /follower/joint_states\n",
+    ("    topic: /follower/joint_states\n",
+     "    sources: [{topic: /x, joints: [z]}]\n    topic: /follower/joint_states\n",
      6, "observation.state.topic", "put source keys inside `sources`"),
 ]
 
@@ -168,7 +169,8 @@ def test_structural_errors(tmp_path):
 def test_duplicate_dataset_names_across_sources():
     text = edit("    topic: /follower/joint_states\n    joints: [a, b, c]\n    names: [a.pos, b.pos, c.pos]\n"
                 "    transforms: [rad2deg, rad2deg, {scale: 100}]\n",
-                "    sources:\n      - {topic: /l/joint_states, joints: [a]}\n      - {topic: /r/joint_states, joints: [a]}\n")
+                "    sources:\n      - {topic: /l/joint_states, joints: [a]}\n"
+                "      - {topic: /r/joint_states, joints: [a]}\n")
     with pytest.raises(InterfaceError, match=r"^x.yaml:4: observation.state: dataset name 'a.pos' appears twice"):
         parse_interface(text, "x.yaml")
 

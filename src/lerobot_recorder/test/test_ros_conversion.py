@@ -101,8 +101,8 @@ def test_multi_arrays():
 
 
 def test_trajectory_first_point_by_name():
-    msg = JointTrajectory(joint_names=["j2", "j1"],
-                          points=[JointTrajectoryPoint(positions=[0.2, 0.1]), JointTrajectoryPoint(positions=[9.0, 9.0])])
+    points = [JointTrajectoryPoint(positions=[0.2, 0.1]), JointTrajectoryPoint(positions=[9.0, 9.0])]
+    msg = JointTrajectory(joint_names=["j2", "j1"], points=points)
     np.testing.assert_array_equal(rc.trajectory_values(msg, ["j1", "j2"], "position", "/t"), [0.1, 0.2])
     with pytest.raises(rc.ConversionError, match="/t: JointTrajectory has no points"):
         rc.trajectory_values(JointTrajectory(joint_names=["j1"]), ["j1"], "position", "/t")

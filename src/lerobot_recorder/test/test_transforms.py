@@ -30,7 +30,8 @@ def test_named_transforms_values():
 
 def test_rad2deg_matches_numpy_degrees():
     x = np.linspace(-2 * math.pi, 2 * math.pi, 1001)
-    np.testing.assert_allclose(VectorTransform((RAD2DEG,)).forward(x[:, None])[:, 0], np.degrees(x), rtol=1e-15, atol=1e-12)
+    forward = VectorTransform((RAD2DEG,)).forward(x[:, None])[:, 0]
+    np.testing.assert_allclose(forward, np.degrees(x), rtol=1e-15, atol=1e-12)
 
 
 @pytest.mark.parametrize(
