@@ -22,6 +22,7 @@ setup(
             "recorder = lerobot_recorder.nodes.recorder_node:main",
             "record_keyboard = lerobot_recorder.nodes.record_keyboard_node:main",
             "lerobot-bag-convert = lerobot_recorder.bag_convert:main",
+            "lerobot-dataset = lerobot_recorder.dataset_cli:main",
         ],
     },
 )

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check the dataset against the v3.0 format; exit 0 only if valid")
     s.add_argument("root", type=Path)
     s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--no-videos", action="store_true", help="skip decoding the videos (faster, less thorough)")
 
     def edit_flags(s: argparse.ArgumentParser) -> None:
         s.add_argument("--reencode", action="store_true",
@@ -192,47 +193,28 @@ def cmd_info(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_json(report: Any) -> dict[str, Any]:
+    return {
+        "root": str(report.root),
+        "ok": report.ok,
+        "summary": report.summary,
+        "problems": [
+            {"severity": p.severity, "check": p.check, "location": p.location(), "file": p.file,
+             "episode": p.episode, "index": p.index, "message": p.message}
+            for p in report.problems
+        ],
+    }
+
+
 def cmd_validate(a: argparse.Namespace) -> int:
     from .dataset.validate import validate_dataset
 
-    report = validate_dataset(a.root)
+    report = validate_dataset(a.root, check_videos=not a.no_videos)
     if a.json:
-        print(json.dumps(_report_dict(report), indent=2, ensure_ascii=False, default=str))
+        print(json.dumps(_report_json(report), indent=2, ensure_ascii=False, default=str))
     else:
-        print(_report_text(report, a.root))
-    return EXIT_OK if _report_ok(report) else EXIT_FAILED
-
-
-def _report_ok(report: Any) -> bool:
-    for attr in ("ok", "valid", "is_valid"):
-        if hasattr(report, attr):
-            v = getattr(report, attr)
-            return bool(v() if callable(v) else v)
-    return not _report_problems(report)
-
-
-def _report_problems(report: Any) -> list[Any]:
-    for attr in ("errors", "problems", "issues"):
-        if hasattr(report, attr):
-            return list(getattr(report, attr))
-    return []
-
-
-def _report_dict(report: Any) -> Any:
-    if hasattr(report, "to_dict"):
-        return report.to_dict()
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(report) if is_dataclass(report) else {"report": str(report)}
-
-
-def _report_text(report: Any, root: Path) -> str:
-    text = str(report)
-    if text and not text.startswith("<"):
-        return text
-    problems = _report_problems(report)
-    head = f"{root}: {'valid' if _report_ok(report) else 'INVALID'} ({len(problems)} problem(s))"
-    return "\n".join([head, *(f"  - {p}" for p in problems)])
+        print(report.format())
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_delete(a: argparse.Namespace) -> int:
@@ -296,8 +278,8 @@ def cmd_push(a: argparse.Namespace) -> int:
         from .dataset.validate import validate_dataset
 
         report = validate_dataset(a.root)
-        if not _report_ok(report):
-            print(_report_text(report, a.root), file=sys.stderr)
+        if not report.ok:
+            print(report.format(), file=sys.stderr)
             print("lerobot-dataset push: refusing to push an invalid dataset (use --skip-validate to force)",
                   file=sys.stderr)
             return EXIT_FAILED

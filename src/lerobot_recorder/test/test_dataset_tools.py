@@ -22,6 +22,7 @@ from oracle import synthetic_episodes as syn  # noqa: E402
 from lerobot_recorder.dataset import tools  # noqa: E402
 from lerobot_recorder.dataset.format import read_info  # noqa: E402
 from lerobot_recorder.dataset.tools_meta import DatasetToolError, load_source, read_tasks  # noqa: E402
+from lerobot_recorder.dataset.validate import validate_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,9 @@ def _stats_json(root: Path) -> dict:
 
 
 def _check_structure(root: Path, expected_lengths: list[int]) -> None:
-    """Global invariants: contiguous index, one row group per episode, meta/episodes ranges, totals."""
+    """Global invariants: the validator passes; contiguous index, one row group per episode, ranges, totals."""
+    report = validate_dataset(root)
+    assert report.ok, report.format()
     info = read_info(root)
     src = load_source(root)
     assert info["total_episodes"] == len(expected_lengths)
