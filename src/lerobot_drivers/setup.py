@@ -18,7 +18,6 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "<command> = lerobot_drivers.<module>:main",
             "lerobot-servo-sim = lerobot_drivers.sim.servo_bus_simulator:main",
             "lerobot-calibrate = lerobot_drivers.calibrate_cli:main",
             "arm_driver = lerobot_drivers.nodes.arm_driver_node:main",
@@ -27,6 +26,7 @@ setup(
             "gym_robot = lerobot_drivers.nodes.gym_robot_node:main",
             "keyboard_teleop = lerobot_drivers.nodes.keyboard_teleop_node:main",
             "gamepad_teleop = lerobot_drivers.nodes.gamepad_teleop_node:main",
+            "scripted_operator = lerobot_drivers.nodes.scripted_operator_node:main",
         ],
     },
 )
