@@ -37,6 +37,7 @@ class GymRobotConfig:
     seed: int | None = 0  # first reset's seed; later resets continue the env's own RNG
     state_names: tuple[str, ...] = ()  # empty = derived from the observation space
     render_camera: str = ""  # publish env.render() (render_mode rgb_array) under this camera name
+    camera_names: dict = field(default_factory=dict)  # image observation key -> camera name (default: the key)
     on_stale_action: str = HOLD
     action_timeout: float = 0.5  # seconds; 0 = actions never go stale
     auto_reset: bool = True
@@ -161,6 +162,11 @@ class GymRobot:
         self.config = config
         self.env = make_env(config.env_id, dict(config.env_kwargs))
         self.layout = ObservationLayout.from_space(self.env.observation_space)
+        image_keys = [name for _, name in self.layout.image_parts]
+        unknown = set(config.camera_names) - set(image_keys)
+        if unknown:
+            raise GymRobotError(f"camera_names renames {sorted(unknown)}, which are not image observations of "
+                                f"{config.env_id} (image observations: {image_keys})")
         derived = self.layout.state_names
         if config.state_names and len(config.state_names) != len(derived):
             raise GymRobotError(f"state_names has {len(config.state_names)} names but {config.env_id} observations "
@@ -192,6 +198,8 @@ class GymRobot:
 
     def _observe(self, raw) -> Observation:
         observation = self.layout.split(raw)
+        if self.config.camera_names:
+            observation.images = {self.config.camera_names.get(k, k): v for k, v in observation.images.items()}
         if self.config.render_camera:
             observation.images[self.config.render_camera] = _as_rgb(self.env.render())
         return observation
@@ -252,6 +260,17 @@ class GymRobot:
 
     def close(self) -> None:
         self.env.close()
+
+
+def parse_camera_names(entries) -> dict[str, str]:
+    """The camera_names parameter: ["pixels=front", ...] (observation key = camera name)."""
+    names = {}
+    for entry in entries:
+        key, sep, camera = str(entry).partition("=")
+        if not sep or not key.strip() or not camera.strip():
+            raise GymRobotError(f"camera_names entries look like 'pixels=front', got {entry!r}")
+        names[key.strip()] = camera.strip()
+    return names
 
 
 def parse_env_kwargs(text: str) -> dict[str, Any]:

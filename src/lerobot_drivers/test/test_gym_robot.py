@@ -7,7 +7,7 @@ import pytest
 from gymnasium import spaces
 
 from lerobot_drivers.gym_robot import (GymRobot, GymRobotConfig, GymRobotError, ObservationLayout,
-                                       parse_env_kwargs)
+                                       parse_camera_names, parse_env_kwargs)
 
 
 class CounterEnv(gym.Env):
@@ -116,6 +116,12 @@ def test_stale_action_hold_versus_pause_and_no_auto_reset():
 def test_render_camera_and_clear_errors():
     robot = make(env_kwargs={"render_mode": "rgb_array"}, render_camera="overview")
     assert robot.observation.images["overview"].shape == (5, 5, 3)
+    renamed = make(camera_names=parse_camera_names(["pixels=front", " depth = wrist "]))
+    assert sorted(renamed.observation.images) == ["front", "wrist"]
+    with pytest.raises(GymRobotError, match=r"camera_names renames \['agent_pos'\], which are not image"):
+        make(camera_names={"agent_pos": "x"})
+    with pytest.raises(GymRobotError, match="camera_names entries look like 'pixels=front'"):
+        parse_camera_names(["pixels"])
     with pytest.raises(GymRobotError, match="render_mode='rgb_array'"):
         make(render_camera="overview")
     with pytest.raises(GymRobotError, match="action has 3 values but LerobotTestCounter-v0 expects 2"):

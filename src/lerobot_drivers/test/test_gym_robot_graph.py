@@ -112,6 +112,10 @@ def test_float32_multiarray_state_and_action(spawn, rclpy_context):
     from std_msgs.msg import Float32MultiArray
 
     proc = spawn(node_args("state_msg_type:=Float32MultiArray", "action_msg_type:=Float32MultiArray",
+                           "fps:=50", "camera_names:=[not_an_image=x]"), "gym_robot_bad_camera")
+    assert proc.popen.wait(30) == 2
+    assert "camera_names renames ['not_an_image']" in proc.output()
+    proc = spawn(node_args("state_msg_type:=Float32MultiArray", "action_msg_type:=Float32MultiArray",
                            "fps:=50"), "gym_robot_array")
     peer = Peer(rclpy_context)
     states = []

@@ -79,6 +79,13 @@ def test_render_draws_links_where_forward_kinematics_puts_them():
     assert pixel(turned, mid_fore) != FOREARM
     assert pixel(turned, scene.projector.project([[0.12, 0.27, 0.0]])[0]) in (TABLE, (176, 150, 112))  # table/grid
     assert pixel(image, (2, 2)) == SKY
+    # other views of the same scene (same target) match a scene built for that view
+    top = ReachingScene(SceneConfig(width=320, height=240, view="top"), seed=0)
+    top.set_target(0.2, -0.15)
+    np.testing.assert_array_equal(scene.render(q, view="top"), top.render(q))
+    assert not np.array_equal(scene.render(q, view="top"), image)
+    with pytest.raises(ValueError, match="view must be one of"):
+        scene.render(q, view="fisheye")
 
 
 def test_target_pixels_follow_the_target_and_turn_green_when_reached():

@@ -23,12 +23,15 @@ def test_sim_camera_renders_joint_states_and_randomizes_target(spawn, rclpy_cont
 
     proc = spawn([sys.executable, "-m", "lerobot_drivers.nodes.sim_camera_node", "--ros-args",
                   "-p", "camera_name:=scene", "-p", "width:=320", "-p", "height:=240", "-p", "fps:=20",
-                  "-p", "seed:=5", "-p", "joint_states_topic:=/sim_test/joint_states"], "sim_camera")
+                  "-p", "seed:=5", "-p", "joint_states_topic:=/sim_test/joint_states",
+                  "-p", "extra_cameras:=[overhead=top]"], "sim_camera")
     node = Node("sim_camera_test", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
     images, targets, reached = [], [], []
     node.create_subscription(Image, "/cameras/scene/image_raw", images.append, qos_profile_sensor_data)
+    overhead = []
+    node.create_subscription(Image, "/cameras/overhead/image_raw", overhead.append, qos_profile_sensor_data)
     node.create_subscription(PointStamped, "/scene/target", targets.append, 10)
     node.create_subscription(Bool, "/scene/reached", lambda m: reached.append(m.data), 10)
     joints_pub = node.create_publisher(JointState, "/sim_test/joint_states", 10)
@@ -69,6 +72,12 @@ def test_sim_camera_renders_joint_states_and_randomizes_target(spawn, rclpy_cont
             joints_pub.publish(msg)
             spin_until(lambda: False, timeout=0.1)
         assert shows_pose(), proc.output()
+        # the extra camera sees the same scene from above, with the same stamp as the main camera's frame
+        assert spin_until(lambda: any(np.array_equal(image_msg_to_numpy(m), local.render(q, view="top"))
+                                      for m in overhead))
+        match = next(m for m in overhead if np.array_equal(image_msg_to_numpy(m), local.render(q, view="top")))
+        assert match.header.frame_id == "overhead_optical_frame"
+        assert spin_until(lambda: any(m.header.stamp == match.header.stamp for m in images))
         stamp = images[-1].header.stamp
         assert stamp.sec > 0  # node clock (system time), not zero
 

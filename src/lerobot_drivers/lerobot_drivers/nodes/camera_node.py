@@ -100,14 +100,14 @@ class CameraNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
-    def _release(self) -> None:
+    def release(self) -> None:
         self._active.clear()
         if self._capture is not None:
             self._capture.stop()  # the thread releases the device on its way out
@@ -174,7 +174,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node._release()
+        node.release()
         node.destroy_node()
         rclpy.try_shutdown()
     return code

@@ -1,9 +1,11 @@
 """A gymnasium environment as a robot on ROS topics (semantics of ticks and actions: see lerobot_drivers.gym_robot).
 
 Parameters:
-  env_id (required; `ns/Name-vN` imports package `ns` first; `module:Name-vN` also works), env_kwargs (JSON object),
+  env_id (required; `ns/Name-vN` imports package `ns` first; `module:Name-vN` also works), env_kwargs (JSON object;
+  on the command line quote it as a YAML string: -p "env_kwargs:='{\"obs_type\": \"pixels_agent_pos\"}'"),
   fps (0 = env metadata render_fps), seed (first reset; -1 = none), state_names (string array; default `obs_<i>` or
   `<key>_<i>` for dict observations), render_camera ("" = off; needs render_mode rgb_array in env_kwargs),
+  camera_names (string array of "obs_key=camera", e.g. ["pixels=front"]; default camera name = the obs key),
   on_stale_action (hold | pause), action_timeout (s, 0 = never stale), auto_reset (true),
   topic_prefix (/gym), state_msg_type and action_msg_type (JointState | Float32MultiArray),
   action_names (string array: when set, a JointState action is matched by name, else taken in order).
@@ -29,7 +31,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64
 from std_srvs.srv import Trigger
 
-from lerobot_drivers.gym_robot import GymRobot, GymRobotConfig, GymRobotError, parse_env_kwargs
+from lerobot_drivers.gym_robot import (GymRobot, GymRobotConfig, GymRobotError, parse_camera_names,
+                                       parse_env_kwargs)
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 
 MSG_TYPES = ("JointState", "Float32MultiArray")
@@ -49,6 +52,7 @@ class GymRobotNode(Node):
             env_id=env_id, env_kwargs=parse_env_kwargs(str(p("env_kwargs", "{}"))),
             fps=float(p("fps", 0.0, descriptor=any_type)), seed=None if seed < 0 else seed,
             state_names=state_names, render_camera=str(p("render_camera", "")),
+            camera_names=parse_camera_names(p("camera_names", Parameter.Type.STRING_ARRAY) or []),
             on_stale_action=str(p("on_stale_action", "hold")),
             action_timeout=float(p("action_timeout", 0.5, descriptor=any_type)),
             auto_reset=bool(p("auto_reset", True)))

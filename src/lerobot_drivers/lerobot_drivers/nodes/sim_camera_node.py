@@ -9,7 +9,9 @@ Publishes:  /cameras/<camera_name>/image_raw (sensor_msgs/Image rgb8, sensor-dat
             the cube's top face in metres, frame `base_frame`), /scene/reached (std_msgs/Bool).
 Services:   ~/randomize_target (std_srvs/Trigger; the message gives the new target).
 Parameters: camera_name (front), width (640), height (480), fps (30), view (three_quarter | top | side), seed (0),
-            reach_radius (0.04 m), joint_states_topic, base_frame (base).
+            reach_radius (0.04 m), joint_states_topic, base_frame (base),
+            extra_cameras (string array of "name=view", e.g. ["overhead=top"]: more cameras on the same scene, same size
+            and stamp, each on /cameras/<name>/image_raw).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Empty
@@ -40,12 +43,19 @@ class SimCameraNode(Node):
                              reach_radius=float(p("reach_radius", 0.04)))
         self.scene = ReachingScene(config, seed=int(p("seed", 0)))
         self.base_frame = str(p("base_frame", "base"))
-        self.frame_id = f"{self.camera_name}_optical_frame"
         self.joints = {name: (0.5 if name == "gripper" else 0.0) for name in JOINT_NAMES}
         if fps <= 0:
             raise ValueError(f"parameter fps must be > 0, got {fps}")
 
-        self.image_pub = self.create_publisher(Image, f"/cameras/{self.camera_name}/image_raw", qos_profile_sensor_data)
+        self.cameras = {self.camera_name: config.view}
+        for entry in p("extra_cameras", Parameter.Type.STRING_ARRAY) or []:
+            name, sep, view = (part.strip() for part in str(entry).partition("="))
+            if not sep or not name or name in self.cameras:
+                raise ValueError(f"extra_cameras entries look like 'overhead=top' (unique names), got {entry!r}")
+            self.scene.renderer(view)  # raises ValueError naming the valid views
+            self.cameras[name] = view
+        self.image_pubs = {name: self.create_publisher(Image, f"/cameras/{name}/image_raw", qos_profile_sensor_data)
+                           for name in self.cameras}
         self.target_pub = self.create_publisher(PointStamped, "/scene/target", 10)
         self.reached_pub = self.create_publisher(Bool, "/scene/reached", 10)
         self.create_subscription(JointState, str(p("joint_states_topic", "/follower/joint_states")),
@@ -55,7 +65,7 @@ class SimCameraNode(Node):
         self.create_service(Trigger, "~/randomize_target", self._on_randomize_service)
         self.create_timer(1.0 / fps, self._tick)
         self.get_logger().info(
-            f"sim camera {self.camera_name}: {config.width}x{config.height} {config.view} view at {fps:g} fps; "
+            f"sim cameras {self.cameras}: {config.width}x{config.height} at {fps:g} fps; "
             f"target at {self._format_target()}")
 
     def _format_target(self) -> str:
@@ -88,8 +98,10 @@ class SimCameraNode(Node):
     def _tick(self) -> None:
         stamp = self.get_clock().now().to_msg()
         pose = forward_kinematics(self.joints, self.scene.config.geometry)
-        image = self.scene.render(None, pose=pose)
-        self.image_pub.publish(numpy_to_image_msg(image, "rgb8", stamp=stamp, frame_id=self.frame_id))
+        for name, view in self.cameras.items():
+            image = self.scene.render(None, pose=pose, view=view)
+            self.image_pubs[name].publish(numpy_to_image_msg(image, "rgb8", stamp=stamp,
+                                                             frame_id=f"{name}_optical_frame"))
         target = PointStamped()
         target.header.stamp, target.header.frame_id = stamp, self.base_frame
         target.point.x, target.point.y, target.point.z = map(float, self.scene.target_centre)

@@ -121,17 +121,27 @@ class TargetSampler:
 
 
 class ReachingScene:
-    """Scene state (target, reached) plus the renderer. Not thread-safe; one owner (the node) calls it."""
+    """Scene state (target, reached) and its renderers, one per view. Not thread-safe; one owner calls it."""
 
     def __init__(self, config: SceneConfig = SceneConfig(), seed: int = 0):
-        import cv2
-
-        cv2.setNumThreads(1)
         self.config = config
         self.sampler = TargetSampler(config, seed)
-        self.projector = Projector(VIEWS[config.view], config.width, config.height)
         self.target_xy = self.sampler.sample()
-        self._background = self._draw_background()
+        self._renderers: dict[str, SceneRenderer] = {}
+        self.projector = self.renderer(config.view).projector  # of the default view
+
+    def renderer(self, view: str) -> "SceneRenderer":
+        """The renderer of `view` (cached: its static background is drawn once)."""
+        if view not in self._renderers:
+            if view not in VIEWS:
+                raise ValueError(f"scene view must be one of {sorted(VIEWS)}, got {view!r}")
+            self._renderers[view] = SceneRenderer(self.config, VIEWS[view])
+        return self._renderers[view]
+
+    def render(self, joints, pose: ArmPose | None = None, view: str | None = None) -> np.ndarray:
+        """HxWx3 RGB uint8 picture with the arm at `joints` (dict name->value or 6 values), default view."""
+        pose = pose if pose is not None else forward_kinematics(joints, self.config.geometry)
+        return self.renderer(view or self.config.view).render(self, pose)
 
     # --- task ----------------------------------------------------------------------------------------------
     @property
@@ -153,7 +163,18 @@ class ReachingScene:
     def is_reached(self, pose: ArmPose) -> bool:
         return self.tip_distance(pose) <= self.config.reach_radius
 
-    # --- rendering -------------------------------------------------------------------------------------------
+
+class SceneRenderer:
+    """Draws a ReachingScene from one viewpoint; the table and grid are drawn once and copied per frame."""
+
+    def __init__(self, config: SceneConfig, view: ViewCamera):
+        import cv2
+
+        cv2.setNumThreads(1)
+        self.config = config
+        self.projector = Projector(view, config.width, config.height)
+        self._background = self._draw_background()
+
     def _px(self, points) -> np.ndarray:
         return np.round(self.projector.project(points) * 16).astype(np.int32)  # 4 fractional bits for cv2
 
@@ -176,11 +197,11 @@ class ReachingScene:
         mid = (np.asarray(a) + np.asarray(b)) / 2
         return max(2, int(round(2 * radius * self.projector.pixels_per_metre(mid))))
 
-    def _draw_target(self, image: np.ndarray, reached: bool) -> None:
+    def _draw_target(self, image: np.ndarray, target_xy, reached: bool) -> None:
         import cv2
 
         s = self.config.target_size
-        x, y = self.target_xy
+        x, y = target_xy
         h = s / 2
         corners = np.array([[x + dx, y + dy, z] for z in (0.0, s) for dx, dy in ((-h, -h), (h, -h), (h, h), (-h, h))])
         faces = [((4, 5, 6, 7), 1.0), ((0, 1, 5, 4), 0.75), ((1, 2, 6, 5), 0.85), ((2, 3, 7, 6), 0.75),
@@ -197,11 +218,9 @@ class ReachingScene:
                 ("forearm", pose.elbow, pose.wrist), ("wrist", pose.wrist, pose.palm),
                 ("jaw", pose.palm, pose.jaw_left), ("jaw", pose.palm, pose.jaw_right)]
 
-    def render(self, joints, pose: ArmPose | None = None) -> np.ndarray:
-        """HxWx3 RGB uint8 picture of the scene with the arm at `joints` (dict name->value or 6 values)."""
+    def render(self, scene: ReachingScene, pose: ArmPose) -> np.ndarray:
         import cv2
 
-        pose = pose if pose is not None else forward_kinematics(joints, self.config.geometry)
         image = self._background.copy()
         radius = self.config.link_radius
         segments = self.arm_segments(pose)
@@ -210,7 +229,7 @@ class ReachingScene:
             flat_a, flat_b = a * [1, 1, 0], b * [1, 1, 0]
             cv2.line(image, *self._px([flat_a, flat_b]), SHADOW, self._thickness(flat_a, flat_b, radius * 0.8),
                      cv2.LINE_AA, shift=4)
-        self._draw_target(image, self.is_reached(pose))
+        self._draw_target(image, scene.target_xy, scene.is_reached(pose))
         base_ring = np.array([[self.config.geometry.base_radius * np.cos(t), self.config.geometry.base_radius * np.sin(t),
                                0.0] for t in np.linspace(0, 2 * np.pi, 24, endpoint=False)])
         cv2.fillPoly(image, [self._px(base_ring)], BASE, cv2.LINE_AA, shift=4)
