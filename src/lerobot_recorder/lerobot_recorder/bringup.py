@@ -9,6 +9,7 @@ lists or parameters.
 Schema::
 
     description: text
+    include: [other.yaml]           # optional: that file's arguments and processes come first
     arguments:                      # defaults; override with name:=value on either command line
       dataset_root: /tmp/lerobot_demo
     processes:
@@ -24,7 +25,8 @@ Schema::
         delay_s: 0.5                # optional start delay
         required: true              # the whole bringup stops when this process exits
 
-Strings may contain `$(arg NAME)`, replaced by the argument's value (after command-line overrides).
+Strings may contain `$(arg NAME)`, replaced by the argument's value (after command-line overrides), and
+`$(dirname)`, replaced by the directory of the file the string is in (as in ROS 2 XML launch files).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from pathlib import Path
 import yaml
 
 _ARG_PATTERN = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
+_DIRNAME = "$(dirname)"
 _PROCESS_KEYS = {
     "name", "package", "executable", "ros_node", "namespace", "args", "parameter_files", "parameters",
     "remappings", "delay_s", "required",
@@ -79,57 +82,74 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     return overrides
 
 
-def load_bringup(path: str | Path, overrides: dict[str, str] | None = None) -> Bringup:
-    path = Path(path).resolve()
+def _read_document(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, str], list[tuple[Path, int, dict]]]:
+    """Arguments and raw process entries of a file, its includes first. Entries keep their file for errors."""
+    if path in seen:
+        raise BringupError(f"{path}: include cycle through {[str(p) for p in seen]}")
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise BringupError(f"{path}: cannot read bringup file: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("processes"), list):
+    if not isinstance(document, dict) or not isinstance(document.get("processes", []), list):
         raise BringupError(f"{path}: expected a mapping with a 'processes' list")
+    if "processes" not in document and "include" not in document:
+        raise BringupError(f"{path}: expected a mapping with a 'processes' list")
+    arguments: dict[str, str] = {}
+    entries: list[tuple[Path, int, dict]] = []
+    includes = document.get("include", [])
+    for include in [includes] if isinstance(includes, str) else includes:
+        included_arguments, included_entries = _read_document((path.parent / include).resolve(), seen + (path,))
+        arguments.update(included_arguments)
+        entries += included_entries
+    arguments.update({str(k): str(v) for k, v in (document.get("arguments") or {}).items()})
+    entries += [(path, index, entry) for index, entry in enumerate(document.get("processes", []))]
+    return arguments, entries
 
-    arguments = {str(k): str(v) for k, v in (document.get("arguments") or {}).items()}
+
+def load_bringup(path: str | Path, overrides: dict[str, str] | None = None) -> Bringup:
+    path = Path(path).resolve()
+    arguments, entries = _read_document(path)
     for name in overrides or {}:
         if name not in arguments:
             raise BringupError(f"{path}: unknown argument {name!r}; known: {sorted(arguments)}")
     arguments.update(overrides or {})
 
-    def substitute(value, where: str):
+    def substitute(value, where: str, source: Path):
         if isinstance(value, str):
             def replace(match):
                 if match.group(1) not in arguments:
-                    raise BringupError(f"{path}: {where}: $(arg {match.group(1)}) is not declared under 'arguments'")
+                    raise BringupError(f"{source}: {where}: $(arg {match.group(1)}) is not declared under 'arguments'")
                 return arguments[match.group(1)]
-            replaced = _ARG_PATTERN.sub(replace, value)
+            replaced = _ARG_PATTERN.sub(replace, value).replace(_DIRNAME, str(source.parent))
             # A value that was only a substitution keeps YAML typing (numbers, booleans) of the argument.
             if _ARG_PATTERN.fullmatch(value.strip()):
                 loaded = yaml.safe_load(replaced) if replaced else replaced
                 return loaded if isinstance(loaded, (int, float, bool)) else replaced
             return replaced
         if isinstance(value, list):
-            return [substitute(v, where) for v in value]
+            return [substitute(v, where, source) for v in value]
         if isinstance(value, dict):
-            return {k: substitute(v, f"{where}.{k}") for k, v in value.items()}
+            return {k: substitute(v, f"{where}.{k}", source) for k, v in value.items()}
         return value
 
     processes = []
     names = set()
-    for index, entry in enumerate(document["processes"]):
+    for source, index, entry in entries:
         where = f"processes[{index}]"
         if not isinstance(entry, dict):
-            raise BringupError(f"{path}: {where}: expected a mapping")
+            raise BringupError(f"{source}: {where}: expected a mapping")
         unknown = set(entry) - _PROCESS_KEYS
         if unknown:
-            raise BringupError(f"{path}: {where}: unknown keys {sorted(unknown)}; allowed: {sorted(_PROCESS_KEYS)}")
+            raise BringupError(f"{source}: {where}: unknown keys {sorted(unknown)}; allowed: {sorted(_PROCESS_KEYS)}")
         for key in ("name", "package", "executable"):
             if not isinstance(entry.get(key), str) or not entry[key]:
-                raise BringupError(f"{path}: {where}.{key}: required string")
+                raise BringupError(f"{source}: {where}.{key}: required string")
         where = f"process {entry['name']!r}"
         if entry["name"] in names:
-            raise BringupError(f"{path}: {where}: duplicate name")
+            raise BringupError(f"{source}: {where}: duplicate name")
         names.add(entry["name"])
-        entry = substitute(entry, where)
-        parameter_files = [(path.parent / f).resolve() for f in entry.get("parameter_files", [])]
+        entry = substitute(entry, where, source)
+        parameter_files = [(source.parent / f).resolve() for f in entry.get("parameter_files", [])]
         processes.append(ProcessSpec(
             name=entry["name"],
             package=entry["package"],
@@ -143,7 +163,8 @@ def load_bringup(path: str | Path, overrides: dict[str, str] | None = None) -> B
             delay_s=float(entry.get("delay_s", 0.0)),
             required=bool(entry.get("required", False)),
         ))
-    return Bringup(path=path, description=str(document.get("description", "")), arguments=arguments,
+    document = yaml.safe_load(path.read_text())
+    return Bringup(path=path, description=str(document.get("description", "")).strip(), arguments=arguments,
                    processes=processes)
 
 

@@ -48,64 +48,94 @@ def command_line(spec: ProcessSpec, workdir: Path) -> list[str]:
     return [str(resolve_executable(spec)), *spec.args, *ros_arguments(spec, inline_file)]
 
 
-def _pump(name: str, stream, lock: threading.Lock) -> None:
+def _pump(name: str, stream, lock: threading.Lock, log_file=None) -> None:
     for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
         with lock:
-            sys.stdout.write(f"[{name}] {raw.decode(errors='replace')}")
-            sys.stdout.flush()
+            if log_file is not None:
+                log_file.write(f"[{name}] {line}")
+                log_file.flush()
+            else:
+                sys.stdout.write(f"[{name}] {line}")
+                sys.stdout.flush()
 
 
-def _stop_all(children: dict[str, subprocess.Popen]) -> None:
-    for popen in children.values():
-        if popen.poll() is None:
-            os.killpg(popen.pid, signal.SIGINT)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for name, popen in children.items():
-        try:
-            popen.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"[bringup] {name} did not stop within {STOP_GRACE_S} s; killing it", flush=True)
-            os.killpg(popen.pid, signal.SIGKILL)
-            popen.wait()
+class BringupRunner:
+    """Starts a bringup's processes, watches them, stops them all. Used by `lerobot-bringup` and by the demo.
+
+    log_path: where the processes' prefixed output goes (default: this process's stdout).
+    """
+
+    def __init__(self, bringup_path: str | Path, overrides: dict[str, str] | None = None,
+                 log_path: str | Path | None = None):
+        self.bringup = load_bringup(bringup_path, overrides)
+        self._workdir = Path(tempfile.mkdtemp(prefix="lerobot-bringup-"))
+        self.commands = {spec.name: command_line(spec, self._workdir) for spec in self.bringup.processes}
+        self.children: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        self._log_file = open(log_path, "w") if log_path else None
+
+    def start(self, stop_requested: threading.Event | None = None) -> None:
+        stop_requested = stop_requested or threading.Event()
+        for spec in self.bringup.processes:
+            if stop_requested.wait(spec.delay_s):
+                return
+            popen = subprocess.Popen(self.commands[spec.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+            self.children[spec.name] = popen
+            threading.Thread(target=_pump, args=(spec.name, popen.stdout, self._lock, self._log_file),
+                             daemon=True).start()
+            self._say(f"started {spec.name} (pid {popen.pid})")
+
+    def exited(self) -> tuple[str, int] | None:
+        """(name, exit code) of a required process that ended, or of the last one when all ended; else None."""
+        finished = [n for n, p in self.children.items() if p.poll() is not None]
+        required = [n for n in finished if any(s.required and s.name == n for s in self.bringup.processes)]
+        if required or (self.children and len(finished) == len(self.children)):
+            name = (required or finished)[0]
+            return name, self.children[name].returncode
+        return None
+
+    def stop(self) -> None:
+        for popen in self.children.values():
+            if popen.poll() is None:
+                os.killpg(popen.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for name, popen in self.children.items():
+            try:
+                popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._say(f"{name} did not stop within {STOP_GRACE_S} s; killing it")
+                os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def _say(self, text: str) -> None:
+        with self._lock:
+            print(f"[bringup] {text}", flush=True, file=self._log_file or sys.stdout)
 
 
 def run(bringup_path: str, overrides: dict[str, str], dry_run: bool = False) -> int:
-    bringup = load_bringup(bringup_path, overrides)
-    workdir = Path(tempfile.mkdtemp(prefix="lerobot-bringup-"))
-    commands = {spec.name: command_line(spec, workdir) for spec in bringup.processes}
+    runner = BringupRunner(bringup_path, overrides)
     if dry_run:
-        for name, cmd in commands.items():
+        for name, cmd in runner.commands.items():
             print(f"{name}: {' '.join(cmd)}")
         return 0
-
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
-
-    lock = threading.Lock()
-    children: dict[str, subprocess.Popen] = {}
     exit_code = 0
     try:
-        for spec in bringup.processes:
-            if stop_requested.wait(spec.delay_s):
-                break
-            popen = subprocess.Popen(commands[spec.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-            children[spec.name] = popen
-            threading.Thread(target=_pump, args=(spec.name, popen.stdout, lock), daemon=True).start()
-            print(f"[bringup] started {spec.name} (pid {popen.pid})", flush=True)
-        required = {s.name for s in bringup.processes if s.required}
-        while not stop_requested.is_set():
-            finished = [n for n, p in children.items() if p.poll() is not None]
-            failed_required = [n for n in finished if n in required]
-            if failed_required or (children and len(finished) == len(children)):
-                name = (failed_required or finished)[0]
-                exit_code = children[name].returncode
+        runner.start(stop_requested)
+        while not stop_requested.wait(0.1):
+            ended = runner.exited()
+            if ended:
+                name, exit_code = ended
                 print(f"[bringup] {name} exited with code {exit_code}; stopping the others", flush=True)
                 break
-            time.sleep(0.1)
     finally:
-        _stop_all(children)
+        runner.stop()
     return exit_code
 
 

@@ -67,3 +67,39 @@ def test_unknown_override_is_rejected(tmp_path):
         load_bringup(write(tmp_path, EXAMPLE), parse_overrides(["speed:=3"]))
     with pytest.raises(BringupError, match="expected NAME:=VALUE"):
         parse_overrides(["rate=3"])
+
+
+def test_include_and_dirname(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "arguments: {rate: '10', where: base}\n"
+        "processes: [{name: a, package: p, executable: e, args: [$(arg rate), $(dirname)/x.yaml]}]\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "top.yaml").write_text(
+        "include: ../base.yaml\narguments: {rate: '20'}\n"
+        "processes: [{name: b, package: p, executable: e, args: [$(arg where), $(dirname)]}]\n")
+    bringup = load_bringup(sub / "top.yaml")
+    assert [p.name for p in bringup.processes] == ["a", "b"]
+    assert bringup.processes[0].args == ["20", f"{tmp_path}/x.yaml"]  # includer's default wins; dirname of base
+    assert bringup.processes[1].args == ["base", str(sub)]
+    (tmp_path / "base.yaml").write_text("include: sub/top.yaml\nprocesses: []\n")
+    with pytest.raises(BringupError, match="include cycle"):
+        load_bringup(sub / "top.yaml")
+
+
+def test_shipped_bringup_files_name_existing_packages_executables_and_files():
+    """Every bringup file (and so every launch file built on it) names installed packages, executables and files."""
+    from lerobot_recorder.bringup_cli import resolve_executable
+
+    config = Path(__file__).resolve().parents[3] / "config" / "bringup"
+    files = sorted(config.glob("*.yaml"))
+    assert files, f"no bringup files in {config}"
+    for file in files:
+        bringup = load_bringup(file)
+        for spec in bringup.processes:
+            assert resolve_executable(spec).exists()
+            for parameter_file in spec.parameter_files:
+                assert parameter_file.is_file(), f"{file}: {spec.name}: {parameter_file} missing"
+            for value in spec.parameters.values():
+                if isinstance(value, str) and value.endswith(".yaml"):
+                    assert Path(value).is_file(), f"{file}: {spec.name}: {value} missing"
