@@ -103,3 +103,21 @@ def test_shipped_bringup_files_name_existing_packages_executables_and_files():
             for value in spec.parameters.values():
                 if isinstance(value, str) and value.endswith(".yaml"):
                     assert Path(value).is_file(), f"{file}: {spec.name}: {value} missing"
+
+
+def test_launch_files_load_existing_bringup_files():
+    """launch/*.launch.py (run by ros2 launch on a full install) each name a bringup file that loads."""
+    import ast
+
+    workspace = Path(__file__).resolve().parents[3]
+    launch_files = sorted((workspace / "launch").glob("*.launch.py"))
+    assert launch_files
+    for launch_file in launch_files:
+        tree = ast.parse(launch_file.read_text())
+        names = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                 and isinstance(node.value, str) and node.value.endswith(".yaml")]
+        assert len(names) == 1, f"{launch_file}: expected one bringup file name, found {names}"
+        bringup_file = workspace / "config" / "bringup" / names[0]
+        assert bringup_file.is_file(), f"{launch_file}: {bringup_file} missing"
+        assert "generate_from_bringup" in launch_file.read_text()
+        assert load_bringup(bringup_file).processes
