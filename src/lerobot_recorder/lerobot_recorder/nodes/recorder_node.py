@@ -59,7 +59,7 @@ class _TopicStats:
         self.received = 0
 
     def rate_hz(self, now: float, window_s: float = 2.0) -> float:
-        recent = [t for t in self.arrivals if now - t <= window_s]
+        recent = [t for t in tuple(self.arrivals) if now - t <= window_s]  # tuple(): one atomic copy
         if len(recent) < 2:
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
@@ -263,7 +263,7 @@ class RecorderNode(LifecycleNode):
             for sample in samples:
                 if sample.error:
                     stats.invalid[sample.error[:120]] += 1
-                    self._log_throttled(f"invalid:{topic}", f"rejected message on {topic} ({sample.key}): "
+                    self._log_throttled(f"invalid:{sample.key}:{sample.error[:80]}", f"rejected message on {topic} ({sample.key}): "
                                         f"{sample.error}; frames that would use it are skipped")
                 if session.add_sample(sample) == DropReason.NON_MONOTONIC:
                     stats.non_monotonic += 1
@@ -485,6 +485,12 @@ class RecorderNode(LifecycleNode):
         self._status_pub.publish(msg)
 
     def _publish_diagnostics(self) -> None:
+        try:
+            self._publish_diagnostics_unguarded()
+        except Exception as exc:  # diagnostics must never take the recorder down
+            self._log_throttled("diagnostics", f"publishing diagnostics failed: {exc!r}", 10.0)
+
+    def _publish_diagnostics_unguarded(self) -> None:
         with self._lock:
             session = self._session
             if session is None:
