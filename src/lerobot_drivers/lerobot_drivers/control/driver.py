@@ -53,6 +53,7 @@ class DriverSettings:
     reconnect_initial_s: float = 0.1
     reconnect_max_s: float = 2.0
     inactive_poll_s: float = 1.0
+    connect_attempts: int = 5
     # Leader mode on an arm whose configuration leaves torque on (a follower arm used as a leader): go limp.
     release_torque_after_configure: bool = True
 
@@ -112,7 +113,7 @@ class ArmDriver:
         """Open the bus (handshake, calibration, configuration writes) and start the bus thread (inactive).
         A follower is left limp until activate. Raises the bus error if the arm cannot be reached."""
         with self._io_lock:
-            self.arm.connect()
+            self._connect_with_retries()
             if self.settings.follower or self.settings.release_torque_after_configure:
                 self.arm.disable_torque()
             self._connected = True
@@ -121,6 +122,22 @@ class ArmDriver:
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=f"arm-driver-{self.arm.name}", daemon=True)
         self._thread.start()
+
+    def _connect_with_retries(self) -> None:
+        # A busy host can miss one status packet during the handshake; a dead port fails all attempts.
+        for attempt in range(1, self.settings.connect_attempts + 1):
+            try:
+                self.arm.connect()
+                return
+            except MotorBusError as exc:
+                if attempt == self.settings.connect_attempts:
+                    raise
+                self.log.warning(f"connect attempt {attempt} failed, retrying: {exc}")
+                try:
+                    self.arm.disconnect(disable_torque=False)
+                except Exception:  # noqa: BLE001
+                    pass
+                time.sleep(0.2)
 
     def activate(self) -> None:
         with self._io_lock:

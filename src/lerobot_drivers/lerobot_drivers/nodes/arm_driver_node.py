@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -78,6 +79,7 @@ class ArmDriverNode(LifecycleNode):
         self._diagnostics_timer = self.create_timer(float(self._param("diagnostics_period_s")),
                                                     self._publish_diagnostics)
         self._limits = HealthLimits()
+        self._last_rejection = ("", 0.0)
 
     def _param(self, name: str):
         return self.get_parameter(name).value
@@ -207,7 +209,11 @@ class ArmDriverNode(LifecycleNode):
     def _reject(self, exc: CommandRejected) -> None:
         if self.driver is not None:
             self.driver.health.rejected_commands += 1
-        self.get_logger().error(f"command rejected, not moving: {exc}", throttle_duration_sec=1.0)
+        # A bad publisher may repeat the same mistake at 100 Hz: log each distinct reason, repeats once a second.
+        text, now = str(exc), time.monotonic()
+        if text != self._last_rejection[0] or now - self._last_rejection[1] > 1.0:
+            self._last_rejection = (text, now)
+            self.get_logger().error(f"command rejected, not moving: {text}")
 
     def _on_joint_commands(self, msg: JointState) -> None:
         if not self._accepting("joint_commands"):
