@@ -124,3 +124,33 @@ def test_gamepad_node_without_a_gamepad_keeps_looking(spawn):
                  env={**os.environ, "SDL_JOYSTICK_DISABLE_UDEV": "1"})
     proc.wait_for_output("no gamepad 0 found (pygame sees 0 joysticks)", timeout=30)
     assert proc.popen.poll() is None
+
+
+def test_keyboard_node_reads_single_keys_from_a_terminal(rclpy_context, tmp_path):
+    """stdin is a (pseudo) terminal: keys act without Enter, and the terminal mode is restored on exit."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    log = open(tmp_path / "keyboard_tty.log", "wb")
+    proc = subprocess.Popen(keyboard_args("/kb_tty", "auto"), stdin=slave, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    arm = ArmStandIn(rclpy_context, "/kb_tty")
+    try:
+        assert arm.spin_until(lambda: arm.state_pub.get_subscription_count() > 0)
+        assert arm.spin_until(lambda: arm.commands, each=_every(1.0, lambda: os.write(master, b"e"))), \
+            (tmp_path / "keyboard_tty.log").read_text()
+        assert dict(zip(arm.commands[0].name, arm.commands[0].position))["elbow_flex"] == pytest.approx(0.35)
+        assert "keyboard teleop (tty input)" in (tmp_path / "keyboard_tty.log").read_text()
+        os.write(master, b"\x1b")  # esc quits
+        assert proc.wait(20) == 0
+        assert termios.tcgetattr(slave) == before
+    finally:
+        arm.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait(10)
+        os.close(master)
+        os.close(slave)
+        log.close()
