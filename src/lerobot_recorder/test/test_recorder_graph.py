@@ -339,3 +339,59 @@ def test_malformed_inputs_give_diagnostics_and_skipped_frames(spawn, rclpy_conte
     recorder.stop()
     windows = saved_windows(recorder.log_path.read_text(errors="replace"))
     check_episode_contents(root, 0, schedule, windows[0], "faulty stream")
+
+
+def test_keyboard_node_drives_the_recorder(spawn, tmp_path):
+    """record_keyboard reads keys from a pipe (no TTY): → saves, ← re-records, Esc saves and exits."""
+    import os
+    import subprocess
+
+    from lerobot_recorder.dataset.reader import DatasetMeta
+
+    interface = rs.write_interface(tmp_path)
+    root = tmp_path / "ds"
+    publisher = spawn(publisher_command(60.0), "publisher")
+    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.5"), "recorder")
+    recorder.wait_for_output("recorder ready", timeout=60)
+    publisher.wait_for_output("t0=", timeout=60)
+    log_path = tmp_path / "keyboard.log"
+    with open(log_path, "wb") as log:
+        keyboard = subprocess.Popen(
+            [sys.executable, "-m", "lerobot_recorder.nodes.record_keyboard_node", "--ros-args",
+             "-p", "task:=keyboard task"], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    output = lambda: log_path.read_text(errors="replace")  # noqa: E731
+
+    def wait_text(text: str, count: int = 1, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while output().count(text) < count:
+            assert time.monotonic() < deadline, f"no {count}x {text!r} in:\n{output()}\n{recorder.output()}"
+            assert keyboard.poll() is None or output().count(text) >= count, output()
+            time.sleep(0.05)
+
+    def press(data: bytes) -> None:
+        keyboard.stdin.write(data)
+        keyboard.stdin.flush()
+
+    try:
+        wait_text("recording episode", 1)
+        time.sleep(1.5)
+        press(b"\x1b[C")  # → save
+        wait_text("episode 0 saved")
+        wait_text("recording episode", 2)
+        time.sleep(1.5)
+        press(b"\x1b[D")  # ← re-record
+        wait_text("episode discarded")
+        wait_text("recording episode", 3)
+        time.sleep(1.5)
+        press(b"\x1b")  # Esc: save and stop
+        wait_text("done: 2 episodes saved")
+        assert keyboard.wait(20) == 0
+    finally:
+        if keyboard.poll() is None:
+            os.killpg(keyboard.pid, signal.SIGKILL)
+            keyboard.wait(5)
+    recorder.stop()
+    meta = DatasetMeta(root)
+    assert meta.total_episodes == 2 and meta.tasks == ["keyboard task"]
+    assert all(ep.length > 20 for ep in meta.episodes)
