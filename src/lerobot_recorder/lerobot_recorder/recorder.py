@@ -102,6 +102,8 @@ class EpisodeProgress:
     gaps: list[list[int]] = field(default_factory=list)
     stop_reason: str = ""
     attempt: int = 0
+    delay_sum_ns: int = 0
+    delay_max_ns: int = 0
     _in_gap: bool = False
 
 
@@ -121,6 +123,8 @@ class EpisodeReport:
     last_frame_ns: int | None = None
     gaps: list[list[int]] = field(default_factory=list)
     attempt: int = 0
+    frame_delay_mean_s: float = 0.0  # tick instant -> frame written, on the session's clock
+    frame_delay_max_s: float = 0.0
     validation_ok: bool | None = None
     validation_message: str = ""
 
@@ -130,6 +134,8 @@ class EpisodeReport:
                 f"(+{self.waiting} before the first or after the last frame), task {self.task!r}")
         if self.first_frame_ns is not None:
             text += f", frames stamped {self.first_frame_ns}..{self.last_frame_ns} ns"
+            text += (f", frame delay mean {self.frame_delay_mean_s * 1000:.0f} ms "
+                     f"max {self.frame_delay_max_s * 1000:.0f} ms")
         if self.drops:
             details = "; ".join(f"{k}: {dict(v)}" for k, v in sorted(self.drops.items()))
             text += f" [{details}]"
@@ -284,7 +290,7 @@ class RecordingSession:
             reports.extend(self._finish_if_ended(result.time_ns, now_ns))
             self._begin_planned(result.time_ns)
             if self.state == RecorderState.RECORDING:
-                self._write(result)
+                self._write(result, now_ns)
         next_tick = self.assembler.clock.next_time_ns if self.assembler and self.assembler.clock else now_ns
         reports.extend(self._finish_if_ended(next_tick, now_ns))
         if self.state == RecorderState.RESETTING and self.reset_until_ns is not None and now_ns >= self.reset_until_ns:
@@ -312,7 +318,7 @@ class RecordingSession:
         reason = episode.stop_reason or "duration reached"
         return [self.save(now_ns, reason)]
 
-    def _write(self, result: TickResult) -> None:
+    def _write(self, result: TickResult, now_ns: int) -> None:
         episode = self.episode
         assert episode is not None
         if result.time_ns < episode.start_ns or (episode.end_ns is not None and result.time_ns >= episode.end_ns):
@@ -336,6 +342,10 @@ class RecordingSession:
         self.writer.add_frame(frame, task)
         episode._in_gap = False
         episode.frames += 1
+        # Frame delay: from the tick instant to the frame handed to the writer (node clock).
+        delay = max(0, now_ns - result.time_ns)
+        episode.delay_sum_ns += delay
+        episode.delay_max_ns = max(episode.delay_max_ns, delay)
         if episode.first_frame_ns is None:
             episode.first_frame_ns = result.time_ns
         episode.last_frame_ns = result.time_ns
@@ -407,7 +417,9 @@ class RecordingSession:
             episode_index=episode_index, frames=episode.frames, saved=saved, reason=reason, task=episode.task,
             dropped=episode.dropped, drops={k: dict(v) for k, v in episode.drops.items()}, waiting=episode.waiting,
             first_frame_ns=episode.first_frame_ns, last_frame_ns=episode.last_frame_ns,
-            gaps=[list(g) for g in episode.gaps], attempt=episode.attempt)
+            gaps=[list(g) for g in episode.gaps], attempt=episode.attempt,
+            frame_delay_mean_s=episode.delay_sum_ns / max(episode.frames, 1) / NS_PER_S,
+            frame_delay_max_s=episode.delay_max_ns / NS_PER_S)
 
     # ------------------------------------------------------------------------------------------- queries
     def elapsed_s(self, now_ns: int) -> float:

@@ -158,6 +158,7 @@ def main(args: list[str] | None = None) -> None:
         stop.set()
         if restore is not None:
             restore()
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
 

@@ -569,6 +569,7 @@ def main(args: list[str] | None = None) -> None:
         pass
     finally:
         node.shutdown_cleanly("recorder shut down")
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
 
