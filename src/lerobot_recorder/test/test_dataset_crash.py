@@ -95,6 +95,7 @@ CHILD = COMMON + textwrap.dedent(
     elif mode == "mid_episode":  # save `arg` episodes, then record forever
         for _ in range(int(arg)):
             record(ep); w.save_episode(); ep += 1
+        w.wait_for_videos()
         i = 0
         while True:
             w.add_frame(frame(ep, i % 50), task=task_of(ep)); i += 1
@@ -213,7 +214,7 @@ def append_and_verify(root, n_before):
     [
         ("journal_written", False),
         ("data_written", False),
-        ("videos_written", False),
+        ("segments_staged", False),
         ("tasks_written", False),
         ("meta_written", True),
         ("info_written", True),
@@ -292,7 +293,7 @@ def _enospc(*_a, **_k):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-@pytest.mark.parametrize("stage", ["journal_written", "data_written", "videos_written", "tasks_written"])
+@pytest.mark.parametrize("stage", ["encoders_flushed", "journal_written", "data_written", "segments_staged", "tasks_written"])
 def test_disk_full_while_saving_abandons_episode(tmp_path, stage):
     root = tmp_path / "ds"
     with LeRobotDatasetWriter.create(root, FPS, FEATURES) as w:
@@ -305,6 +306,7 @@ def test_disk_full_while_saving_abandons_episode(tmp_path, stage):
             w.save_episode()
         w._test_hook = None
         assert w.total_episodes == 2 and w.episode_length == 0
+        w.wait_for_videos()
         verify_dataset(root, 2)
         _record(w, 2)  # recording goes on
         assert w.save_episode().episode_index == 2
@@ -312,11 +314,22 @@ def test_disk_full_while_saving_abandons_episode(tmp_path, stage):
 
 
 def test_disk_full_in_real_writes(tmp_path, monkeypatch):
-    """ENOSPC raised by the actual file writes (video remux, then parquet) of the episode's files."""
+    """ENOSPC raised by the actual file writes: the data parquet (episode abandoned, dataset unchanged) and the
+    background video append (episode committed; its segment stays pending and is appended once possible)."""
     root = tmp_path / "ds"
     with LeRobotDatasetWriter.create(root, FPS, FEATURES) as w:
         _record(w, 0)
         w.save_episode()
+        w.wait_for_videos()
+
+        real_write_table = pq.ParquetWriter.write_table
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", _enospc)
+        _record(w, 1)
+        with pytest.raises(EpisodeSaveError, match="disk full"):
+            w.save_episode()
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", real_write_table)
+        verify_dataset(root, 1)
+
         real_concat = writer_mod.concat_segment
 
         def concat_then_fail(target, segment, tmp):
@@ -325,18 +338,34 @@ def test_disk_full_in_real_writes(tmp_path, monkeypatch):
 
         monkeypatch.setattr(writer_mod, "concat_segment", concat_then_fail)
         _record(w, 1)
-        with pytest.raises(EpisodeSaveError, match="disk full"):
-            w.save_episode()
-        monkeypatch.setattr(writer_mod, "concat_segment", real_concat)
-        verify_dataset(root, 1)
-
-        monkeypatch.setattr(pq.ParquetWriter, "write_table", _enospc)
-        _record(w, 1)
-        with pytest.raises(EpisodeSaveError, match="disk full"):
-            w.save_episode()
-        monkeypatch.undo()
-        verify_dataset(root, 1)
-        _record(w, 1)
+        assert w.save_episode().episode_index == 1  # committed; the video append runs in the background
+        with pytest.raises(EpisodeSaveError, match="video append.*No space left"):
+            w.wait_for_videos()
+        assert w.videos_pending == 2  # both cameras' segments kept
+        assert not list(root.rglob(".*.tmp"))
+        monkeypatch.setattr(writer_mod, "concat_segment", real_concat)  # space is back
+        w.wait_for_videos()  # retried
+        assert w.videos_pending == 0
+        verify_dataset(root, 2)
+        _record(w, 2)
         w.save_episode()
-    verify_dataset(root, 2)
-    append_and_verify(root, 2)
+    verify_dataset(root, 3)
+    append_and_verify(root, 3)
+
+
+def test_failed_video_append_is_finished_by_open(tmp_path, monkeypatch):
+    root = tmp_path / "ds"
+    w = LeRobotDatasetWriter.create(root, FPS, FEATURES)
+    for ep in range(2):
+        _record(w, ep)
+        w.save_episode()
+    w.wait_for_videos()
+    monkeypatch.setattr(writer_mod, "concat_segment", _enospc)
+    _record(w, 2)
+    w.save_episode()
+    with pytest.raises(EpisodeSaveError, match="pending"):
+        w.close()
+    assert len(list((root / ".staging" / "pending").glob("*/*.mp4"))) == 2
+    monkeypatch.undo()
+    LeRobotDatasetWriter.open(root).close()
+    verify_dataset(root, 3)

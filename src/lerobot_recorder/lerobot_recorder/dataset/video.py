@@ -438,8 +438,11 @@ def concat_segment(target: Path, segment: Path, tmp: Path) -> None:
 
 
 def video_frame_count(path: Path | str) -> int:
+    """Number of video frames (from the mp4 sample table when present, else by demuxing)."""
     with av.open(str(path)) as c:
         s = c.streams.video[0]
+        if s.frames:
+            return int(s.frames)
         return sum(1 for p in c.demux(s) if p.dts is not None)
 
 

@@ -23,8 +23,9 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,6 +45,7 @@ from .video import (
     WorkerResult,
     concat_segment,
     probe_video_info,
+    video_frame_count,
 )
 
 log = logging.getLogger(__name__)
@@ -74,13 +76,28 @@ class EpisodeSummary:
     video_timestamps: dict[str, tuple[float, float]] = field(default_factory=dict)
     save_seconds: float = 0.0
     encoder_stalls: int = 0
+    # seconds spent in each save stage (encoders_flushed, journal_written, data_written, videos_written, ...)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class _VideoCursor:
     chunk_index: int
     file_index: int
-    frames_in_file: int
+    frames_in_file: int  # committed frames (some may still be pending placement)
+    bytes_in_file: int = 0  # size on disk + committed segments still pending
+
+
+@dataclass
+class _PendingVideo:
+    """A committed episode's camera segment waiting (in .staging/pending) to be appended to its video file."""
+
+    key: str
+    episode_index: int
+    chunk_index: int
+    file_index: int
+    from_frame: int
+    num_frames: int
 
 
 @dataclass
@@ -107,6 +124,15 @@ def _image_layout(key: str, feature: Mapping[str, Any]) -> _ImageLayout:
     if shape[0] in (1, 3, 4):
         return _ImageLayout(shape[1], shape[2], shape[0], True)
     raise ValueError(f"feature '{key}': cannot tell the channel axis of shape {shape}; set names to [height, width, channels]")
+
+
+def _abandon_message(ep: int, exc: BaseException, what: str) -> str:
+    cause: BaseException | None = exc
+    while cause is not None and not (isinstance(cause, OSError) and cause.errno == errno.ENOSPC):
+        cause = cause.__cause__
+    if cause is not None:
+        return f"episode {ep} abandoned: disk full while saving ({cause}); the dataset keeps {ep} episodes"
+    return f"episode {ep} abandoned: {what}: {exc!r}; the dataset keeps {ep} episodes"
 
 
 def _fsync_file(path: Path) -> None:
@@ -227,6 +253,8 @@ class LeRobotDatasetWriter:
         self._closed = False
         self._stalls_at_episode_start = 0
         self._committed = False
+        self._timings: dict[str, float] = {}
+        self._stage_t = 0.0
         self._test_hook = None  # tests: callable(stage: str) run at each save stage
 
         self._workers: dict[str, VideoSegmentWorker | PngImageWorker] = {}
@@ -235,7 +263,12 @@ class LeRobotDatasetWriter:
             self._workers[k] = VideoSegmentWorker(k, self.fps, lay.width, lay.height, video_encoder)
         for k in self._image_keys:
             self._workers[k] = PngImageWorker(k, video_encoder.queue_maxsize, video_encoder.stall_timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._video_keys)), thread_name_prefix="lerobot-concat")
+        # One single-thread executor per camera: that camera's episodes are appended in order.
+        self._placers = {k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lerobot-place-{k}") for k in self._video_keys}
+        self._placements: list[Future] = []
+        self._placement_errors: list[BaseException] = []
+        self._outstanding: dict[str, list[_PendingVideo]] = {k: [] for k in self._video_keys}
+        self._outstanding_lock = threading.Lock()
 
     @classmethod
     def create(
@@ -316,7 +349,9 @@ class LeRobotDatasetWriter:
         self._data_tables = [pf.read_row_group(i).cast(self._data_schema) for i in range(pf.num_row_groups)]
         for k in self._video_keys:
             frames = int(round(float(last[f"videos/{k}/to_timestamp"]) * self.fps))
-            self._video_cursors[k] = _VideoCursor(int(last[f"videos/{k}/chunk_index"]), int(last[f"videos/{k}/file_index"]), frames)
+            c, f = int(last[f"videos/{k}/chunk_index"]), int(last[f"videos/{k}/file_index"])
+            size = F.video_file_path(self.root, k, c, f).stat().st_size
+            self._video_cursors[k] = _VideoCursor(c, f, frames, size)
 
     # ------------------------------------------------------------------------------------------ properties
     @property
@@ -473,6 +508,9 @@ class LeRobotDatasetWriter:
 
     # ------------------------------------------------------------------------------------------ saving
     def _stage(self, name: str) -> None:
+        now = time.monotonic()
+        self._timings[name] = now - self._stage_t
+        self._stage_t = now
         if self._test_hook is not None:
             self._test_hook(name)
 
@@ -484,12 +522,16 @@ class LeRobotDatasetWriter:
         if n == 0:
             raise ValueError("save_episode: the episode has no frames (call add_frame first)")
         t0 = time.monotonic()
+        self._timings, self._stage_t = {}, t0
         ep = self.total_episodes
         try:
             results = {k: w.end() for k, w in self._workers.items()}
+            self._stage("encoders_flushed")
         except BaseException as exc:
             self.discard_episode()
-            raise EpisodeSaveError(f"episode {ep} abandoned: a camera worker failed: {exc}") from exc
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise EpisodeSaveError(_abandon_message(ep, exc, "a camera worker failed")) from exc
         for k, r in results.items():
             if r.num_frames != n:
                 self.discard_episode()
@@ -513,15 +555,15 @@ class LeRobotDatasetWriter:
             except Exception as rb_exc:  # noqa: BLE001 - open() will retry the rollback from the journal
                 log.error("rollback of episode %d failed (open() will retry): %r", ep, rb_exc)
             self.discard_episode()
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise EpisodeSaveError(f"episode {ep} abandoned: disk full while saving ({exc}); the dataset keeps {ep} episodes") from exc
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            raise EpisodeSaveError(f"episode {ep} abandoned while saving: {exc!r}; the dataset keeps {ep} episodes") from exc
+            raise EpisodeSaveError(_abandon_message(ep, exc, "saving failed")) from exc
         self._reset_episode()
-        shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)  # consumed segments, backups
+        for sub in ("segments", "backup"):
+            shutil.rmtree(self.root / STAGING_DIR / sub, ignore_errors=True)
         summary.save_seconds = time.monotonic() - t0
         summary.encoder_stalls = self.encoder_stalls - self._stalls_at_episode_start
+        summary.stage_seconds = dict(self._timings)
         return summary
 
     def _commit_episode(self, ep: int, n: int, results: dict[str, WorkerResult]) -> EpisodeSummary:
@@ -577,15 +619,12 @@ class LeRobotDatasetWriter:
             seg_mb = seg.stat().st_size / MB
             if cur is None:
                 target, new_file = _VideoCursor(0, 0, 0), True
+            elif cur.frames_in_file > 0 and cur.bytes_in_file / MB + seg_mb >= self.video_files_size_in_mb:
+                c, f = F.next_chunk_file(cur.chunk_index, cur.file_index, self.chunks_size)
+                target, new_file = _VideoCursor(c, f, 0), True
             else:
-                cur_path = F.video_file_path(root, k, cur.chunk_index, cur.file_index)
-                if cur.frames_in_file > 0 and cur_path.stat().st_size / MB + seg_mb >= self.video_files_size_in_mb:
-                    c, f = F.next_chunk_file(cur.chunk_index, cur.file_index, self.chunks_size)
-                    target, new_file = _VideoCursor(c, f, 0), True
-                else:
-                    target, new_file = cur, False
-            vpath = F.video_file_path(root, k, target.chunk_index, target.file_index)
-            (created if new_file else staged).append(vpath)
+                target, new_file = cur, False
+            created.append(_pending_path(root, k, ep))
             from_ts = target.frames_in_file / self.fps
             to_ts = (target.frames_in_file + n) / self.fps
             video_plan[k] = (target, new_file, from_ts, to_ts)
@@ -611,30 +650,17 @@ class LeRobotDatasetWriter:
         _write_parquet_atomic(data_path, data_tables, self._data_schema, self.fsync)
         self._stage("data_written")
 
-        def place_video(k: str) -> None:
-            target, new_file, _, _ = video_plan[k]
+        # Segments become durable pending work; they are appended to the video files in the background
+        # once the episode is committed (see _place_pending_video), so save_episode never waits for a remux.
+        for k in self._video_keys:
             seg = results[k].segment_path
             assert seg is not None
-            vpath = F.video_file_path(root, k, target.chunk_index, target.file_index)
-            vpath.parent.mkdir(parents=True, exist_ok=True)
-            if new_file:
-                os.replace(seg, vpath)
-            else:
-                tmp = _tmp_for(vpath)
-                try:
-                    concat_segment(vpath, seg, tmp)
-                    os.replace(tmp, vpath)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
-                seg.unlink(missing_ok=True)
-
-        for fut in [self._pool.submit(place_video, k) for k in self._video_keys]:
-            fut.result()
-        if self._video_keys and self.fsync:
-            for k in self._video_keys:
-                F.fsync_dir(F.video_file_path(root, k, video_plan[k][0].chunk_index, 0).parent)
-        self._stage("videos_written")
+            dst = _pending_path(root, k, ep)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(seg, dst)
+            if self.fsync:
+                F.fsync_dir(dst.parent)
+        self._stage("segments_staged")
 
         if new_tasks != self.tasks:
             write_tasks_parquet(tasks_file, new_tasks, self.fsync)
@@ -672,15 +698,19 @@ class LeRobotDatasetWriter:
         self.total_frames += n
         self.stats = aggregate_stats([self.stats, ep_stats]) if self.stats else ep_stats
         self._data_cursor, self._data_tables = data_cursor, data_tables
+        pending: list[_PendingVideo] = []
         for k in self._video_keys:
             target = video_plan[k][0]
-            self._video_cursors[k] = _VideoCursor(target.chunk_index, target.file_index, target.frames_in_file + n)
+            seg_bytes = _pending_path(root, k, ep).stat().st_size
+            self._video_cursors[k] = _VideoCursor(
+                target.chunk_index, target.file_index, target.frames_in_file + n, target.bytes_in_file + seg_bytes
+            )
+            pending.append(_PendingVideo(k, ep, target.chunk_index, target.file_index, target.frames_in_file, n))
         self._meta_cursor, self._meta_table = meta_cursor, meta_table
 
         for k in self._video_keys:
             if not self.features[k].get("info"):
-                target = video_plan[k][0]
-                vinfo = probe_video_info(F.video_file_path(root, k, target.chunk_index, target.file_index))
+                vinfo = probe_video_info(_pending_path(root, k, ep))
                 vinfo.update(self.video_encoder.info_fields())
                 self.features[k]["info"] = vinfo
         self._write_info_and_stats()
@@ -688,6 +718,8 @@ class LeRobotDatasetWriter:
         for p in staged:
             _backup_path(root, p).unlink(missing_ok=True)
         (staging / JOURNAL_NAME).unlink(missing_ok=True)
+        for job in pending:
+            self._submit_placement(job)
 
         return EpisodeSummary(
             episode_index=ep,
@@ -700,6 +732,56 @@ class LeRobotDatasetWriter:
             video_files={k: (video_plan[k][0].chunk_index, video_plan[k][0].file_index) for k in self._video_keys},
             video_timestamps={k: (video_plan[k][2], video_plan[k][3]) for k in self._video_keys},
         )
+
+    def _submit_placement(self, job: _PendingVideo) -> None:
+        with self._outstanding_lock:
+            self._outstanding[job.key].append(job)
+        self._placements.append(self._placers[job.key].submit(self._place_outstanding, job.key))
+        self._placements = [f for f in self._placements if not f.done()]
+
+    def _place_outstanding(self, key: str) -> None:
+        """Append this camera's outstanding segments in episode order (earlier failures are retried first)."""
+        while True:
+            with self._outstanding_lock:
+                if not self._outstanding[key]:
+                    return
+                job = self._outstanding[key][0]
+            try:
+                place_pending_video(self.root, job, self.fsync)
+            except BaseException as exc:
+                log.error("%s: appending episode %d to its video file failed (retried later): %r", key, job.episode_index, exc)
+                self._placement_errors.append(exc)
+                return
+            with self._outstanding_lock:
+                self._outstanding[key].pop(0)
+
+    @property
+    def videos_pending(self) -> int:
+        """Committed camera segments not yet appended to their video files."""
+        with self._outstanding_lock:
+            return sum(len(v) for v in self._outstanding.values())
+
+    def wait_for_videos(self, timeout: float | None = None) -> None:
+        """Block until every saved episode's video is in place (retrying failed appends once);
+        raises EpisodeSaveError if some append still fails (the segments stay pending for open())."""
+        for f in list(self._placements):
+            f.exception(timeout)
+        with self._outstanding_lock:
+            retry = [k for k, v in self._outstanding.items() if v]
+        if retry and not self._closed:
+            self._placement_errors = []
+            for f in [self._placers[k].submit(self._place_outstanding, k) for k in retry]:
+                f.exception(timeout)
+        elif retry:
+            for k in retry:
+                self._place_outstanding(k)
+        self._placements = []
+        if self.videos_pending:
+            errs, self._placement_errors = self._placement_errors or [RuntimeError("unknown")], []
+            raise EpisodeSaveError(
+                f"{len(errs)} video append(s) failed, first: {errs[0]!r}. The segments are kept in "
+                f"{self.root / STAGING_DIR / 'pending'}; LeRobotDatasetWriter.open() finishes them."
+            ) from errs[0]
 
     def _write_info_and_stats(self) -> None:
         self.info["features"] = self.features
@@ -769,10 +851,13 @@ class LeRobotDatasetWriter:
             self.discard_episode()
         for w in self._workers.values():
             w.stop()
-        self._pool.shutdown(wait=True)
-        if not (self.root / STAGING_DIR / JOURNAL_NAME).exists():
-            shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)
+        for ex in self._placers.values():
+            ex.shutdown(wait=True)
         self._closed = True
+        self.wait_for_videos()
+        staging = self.root / STAGING_DIR
+        if not (staging / JOURNAL_NAME).exists() and not any((staging / "pending").glob("*/*.mp4")):
+            shutil.rmtree(staging, ignore_errors=True)
 
     def __enter__(self) -> "LeRobotDatasetWriter":
         return self
@@ -790,6 +875,71 @@ class LeRobotDatasetWriter:
 
 
 # ---------------------------------------------------------------------------------------------- recovery
+def _pending_path(root: Path, key: str, episode_index: int) -> Path:
+    return root / STAGING_DIR / "pending" / key / f"episode-{episode_index:06d}.mp4"
+
+
+def place_pending_video(root: Path, job: _PendingVideo, fsync: bool = True) -> None:
+    """Append (or move) a committed episode's segment to its video file. Idempotent: safe to redo after a crash."""
+    seg = _pending_path(root, job.key, job.episode_index)
+    if not seg.exists():
+        return
+    target = F.video_file_path(root, job.key, job.chunk_index, job.file_index)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    have = video_frame_count(target) if target.exists() else 0
+    if have == job.from_frame + job.num_frames:  # appended before an interruption; only the cleanup was lost
+        seg.unlink()
+        return
+    if have != job.from_frame:
+        raise RuntimeError(
+            f"{target}: holds {have} frames, expected {job.from_frame} before appending episode {job.episode_index} "
+            f"({job.num_frames} frames)"
+        )
+    if not target.exists():
+        os.replace(seg, target)
+    else:
+        tmp = _tmp_for(target)
+        try:
+            concat_segment(target, seg, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        seg.unlink()
+    if fsync:
+        F.fsync_dir(target.parent)
+
+
+def complete_pending_videos(root: Path) -> int:
+    """Place every pending segment of a committed episode (in episode order). Returns how many were placed."""
+    root = Path(root)
+    base = root / STAGING_DIR / "pending"
+    segs = sorted(base.glob("*/episode-*.mp4")) if base.exists() else []
+    if not segs:
+        return 0
+    rows = {}
+    for p in F.iter_sorted_files(root, "meta/episodes/*/*.parquet"):
+        for r in pq.read_table(p).to_pylist():
+            rows[int(r["episode_index"])] = r
+    fps = int(F.read_info(root)["fps"])
+    done = 0
+    for seg in sorted(segs, key=lambda p: (p.parent.name, p.name)):
+        key = seg.parent.name
+        ep = int(seg.stem.split("-")[1])
+        r = rows.get(ep)
+        if r is None:  # not committed (a rollback removes these; stay safe anyway)
+            seg.unlink()
+            continue
+        job = _PendingVideo(
+            key, ep, int(r[f"videos/{key}/chunk_index"]), int(r[f"videos/{key}/file_index"]),
+            int(round(float(r[f"videos/{key}/from_timestamp"]) * fps)), int(r["length"]),
+        )
+        place_pending_video(root, job)
+        done += 1
+    log.warning("%s: appended %d pending episode segment(s) to their video files", root, done)
+    return done
+
+
 def _backup_path(root: Path, path: Path) -> Path:
     return root / STAGING_DIR / "backup" / path.relative_to(root)
 
@@ -837,8 +987,9 @@ def _remove_temp_files(root: Path) -> None:
 def recover(root: str | Path) -> bool:
     """Bring a dataset folder back to its last committed episode. Returns True if anything was repaired."""
     root = Path(root)
-    repaired = rollback(root)
     _remove_temp_files(root)
+    repaired = rollback(root)
+    repaired = complete_pending_videos(root) > 0 or repaired
     staging = root / STAGING_DIR
     if staging.exists():
         repaired = True
@@ -864,6 +1015,8 @@ def rebuild_info_and_stats(root: Path) -> None:
         for k, ft in features.items():
             if ft["dtype"] == "video" and not ft.get("info"):
                 first = F.video_file_path(root, k, int(rows[0][f"videos/{k}/chunk_index"]), int(rows[0][f"videos/{k}/file_index"]))
+                if not first.exists():
+                    first = _pending_path(root, k, 0)
                 vinfo = probe_video_info(first)
                 vinfo.update(VideoEncoderConfig.from_video_info(vinfo).info_fields())
                 ft["info"] = vinfo
