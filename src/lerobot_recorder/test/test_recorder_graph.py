@@ -395,3 +395,31 @@ def test_keyboard_node_drives_the_recorder(spawn, tmp_path):
     meta = DatasetMeta(root)
     assert meta.total_episodes == 2 and meta.tasks == ["keyboard task"]
     assert all(ep.length > 20 for ep in meta.episodes)
+
+
+def test_sim_time_drives_the_frame_clock(spawn, rclpy_context, tmp_path):
+    """use_sim_time: ticks, durations and stamps follow /clock (sim time starts at 1000 s), not the wall clock."""
+    interface = rs.write_interface(tmp_path)
+    root = tmp_path / "ds"
+    publisher = spawn(publisher_command(8.0) + ["--sim-clock"], "publisher")
+    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0", "use_sim_time:=true"), "recorder")
+    recorder.wait_for_output("recorder ready", timeout=60)
+    client = RecorderClient(rclpy_context)
+    try:
+        client.ready(recorder)
+        publisher.wait_for_output("t0=", timeout=60)
+        t0 = int(re.search(r"t0=(\d+)", publisher.output()).group(1))
+        assert 1000 * rs.NS < t0 < 1100 * rs.NS
+        client.wait(lambda: client.statuses and client.statuses[-1].header.stamp.sec >= t0 // rs.NS, 20,
+                    "status stamped in sim time")
+        client.spin_for(0.5)
+        handle, future = client.send("sim", 1.0)
+        result = client.result(future).result
+        assert result.saved and result.frames == 30
+    finally:
+        client.close()
+    recorder.stop()
+    windows = saved_windows(recorder.log_path.read_text(errors="replace"))
+    frames, first_ns, last_ns = windows[0]
+    assert 1000 * rs.NS < first_ns < 1100 * rs.NS
+    check_episode_contents(root, 0, rs.make_schedule(t0, 8.0), windows[0], "sim")

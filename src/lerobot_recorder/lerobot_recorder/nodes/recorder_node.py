@@ -299,6 +299,12 @@ class RecorderNode(LifecycleNode):
                 self.get_logger().error(text)
             else:
                 self.get_logger().info(text)
+        if reports and self._session is not None:
+            # Where frames go missing: messages received / arriving after their tick was decided, since start.
+            streams = self._session.stream_summary().get("streams", {})
+            self.get_logger().info("streams since start: " + "; ".join(
+                f"{key} received {c['received']} late {c['late']} dropped {dict(c['dropped']) or 0}"
+                for key, c in streams.items()))
 
     def _check_disk(self, now_ns: int) -> None:
         now = time.monotonic()
