@@ -59,9 +59,13 @@ def start_sim(processes: list, tmp: Path, arm: str, name: str) -> Sim:
 
 
 def start_driver(processes: list, tmp: Path, name: str, namespace: str, port: str, arm: str,
-                 parameters: dict | None = None, remappings: dict | None = None) -> ManagedProcess:
+                 parameters: dict | None = None, remappings: dict | None = None,
+                 params_file: Path | None = None) -> ManagedProcess:
     args = [sys.executable, "-m", "lerobot_drivers.nodes.arm_driver_node", "--ros-args",
-            "-r", f"__ns:=/{namespace}", "-p", f"arm:={arm}", "-p", f"port:={port}",
+            "-r", f"__ns:=/{namespace}"]
+    if params_file is not None:
+        args += ["--params-file", str(params_file)]
+    args += ["-p", f"arm:={arm}", "-p", f"port:={port}",
             "-p", "sim_default_calibration:=true", "-p", "autostart:=true"]
     for key, value in (parameters or {}).items():
         if isinstance(value, bool):

@@ -115,7 +115,11 @@ class ArmDriver:
         with self._io_lock:
             self._connect_with_retries()
             if self.settings.follower or self.settings.release_torque_after_configure:
-                self.arm.disable_torque()
+                try:
+                    self._retry(self.arm.disable_torque, "torque off", 3)
+                except MotorBusError:
+                    self.arm.disconnect(disable_torque=False)
+                    raise
             self._connected = True
             self.health.connected = True
             self.health.lifecycle = "inactive"
@@ -137,7 +141,27 @@ class ArmDriver:
                     self.arm.disconnect(disable_torque=False)
                 except Exception:  # noqa: BLE001
                     pass
-                time.sleep(0.2)
+                time.sleep(min(2.0, 0.2 * 2 ** (attempt - 1)))
+
+    def _retry(self, action: Callable[[], None], what: str, attempts: int) -> None:
+        """Torque writes wait for a status packet; a busy host can miss one, so they are retried."""
+        for attempt in range(1, attempts + 1):
+            try:
+                action()
+                return
+            except MotorBusError as exc:
+                if attempt == attempts:
+                    raise
+                self.log.warning(f"{what} attempt {attempt} failed, retrying: {exc}")
+
+    def _drop_connection(self) -> None:
+        try:
+            self.arm.disconnect(disable_torque=False)
+        except Exception:  # noqa: BLE001 - the port may already be gone
+            pass
+        self._connected = False
+        self.health.connected = False
+        self._backoff.reset()
 
     def activate(self) -> None:
         with self._io_lock:
@@ -145,7 +169,13 @@ class ArmDriver:
                 with self._command_lock:
                     self.controller.reset(None)
                 if self._connected:
-                    self.arm.enable_torque()
+                    try:
+                        self._retry(self.arm.enable_torque, "torque on", 3)
+                    except MotorBusError as exc:
+                        # Treated like a lost bus: the reconnect path turns torque on once the arm answers again.
+                        self.log.error(f"activate: torque on failed ({exc}); reconnecting")
+                        self.health.last_error = f"torque on failed: {exc}"
+                        self._drop_connection()
             self._active = True
             self.health.lifecycle = "active"
         self._wake.set()
@@ -173,6 +203,12 @@ class ArmDriver:
             self._thread.join(timeout=5.0)
         self._thread = None
         with self._io_lock:
+            if not self.arm.is_connected and self.health.lifecycle != "unconfigured":
+                # Closing while reconnecting: one last try to reach the motors, only to switch torque off.
+                try:
+                    self.arm.connect(configure=False, handshake=False)
+                except Exception:  # noqa: BLE001 - nothing else can be done without a bus
+                    pass
             if self.arm.is_connected:
                 try:
                     self.arm.disconnect(disable_torque=True)
@@ -184,7 +220,7 @@ class ArmDriver:
 
     def _torque_off(self, why: str) -> None:
         try:
-            self.arm.disable_torque()
+            self._retry(self.arm.disable_torque, f"{why}: torque off", 5)
         except Exception as exc:  # noqa: BLE001
             self.log.error(f"{why}: torque off failed: {exc}")
 
@@ -280,13 +316,7 @@ class ArmDriver:
             self.log.warning(f"bus error ({h.consecutive_failures} in a row): {h.last_error}")
         if port_failed or h.consecutive_failures >= self.settings.failures_before_reconnect:
             self.log.error(f"{self.arm.name} on {self.arm.port}: lost the bus ({h.last_error}); reconnecting")
-            try:
-                self.arm.disconnect(disable_torque=False)
-            except Exception:  # noqa: BLE001 - the port may already be gone
-                pass
-            self._connected = False
-            h.connected = False
-            self._backoff.reset()
+            self._drop_connection()
 
     def _reconnect_once(self) -> None:
         delay = self._backoff.next_delay()
@@ -313,11 +343,11 @@ class ArmDriver:
                     with self._command_lock:
                         self.controller.reset(None)   # hold what the arm measures now
                     if self._active:
-                        self.arm.enable_torque()
+                        self._retry(self.arm.enable_torque, "torque on", 3)
                     else:
-                        self.arm.disable_torque()
+                        self._retry(self.arm.disable_torque, "torque off", 3)
                 elif self.settings.release_torque_after_configure:
-                    self.arm.disable_torque()
+                    self._retry(self.arm.disable_torque, "torque off", 3)
             except MotorBusError as exc:
                 self.health.last_error = f"after reconnect: {exc}"
                 self.arm.disconnect(disable_torque=False)

@@ -58,6 +58,7 @@ PARAMETERS = {
     "min_voltage_v": -1.0,                # < 0 = arm default (follower 6.0 V, leader 4.5 V); 0 = off
     "failures_before_reconnect": 3,
     "reconnect_max_s": 2.0,
+    "connect_attempts": 5,
 }
 
 
@@ -143,6 +144,7 @@ class ArmDriverNode(LifecycleNode):
             rate_hz=float(self._param("rate_hz")), follower=follower,
             failures_before_reconnect=int(self._param("failures_before_reconnect")),
             reconnect_max_s=float(self._param("reconnect_max_s")),
+            connect_attempts=max(1, int(self._param("connect_attempts"))),
             release_torque_after_configure=follower or definition.role == "follower")
         min_voltage = float(self._param("min_voltage_v"))
         if min_voltage < 0:
