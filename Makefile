@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test demo clean
+.PHONY: help setup oracle test demo clean
 
 help:
 	@echo "make setup  - create .venv (ROS 2 Jazzy wheels, torch CPU, ...), colcon-build src/, write env.bash"
@@ -13,7 +13,11 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-test: setup
+# Upstream lerobot 0.4.4 in .venv-oracle for the compatibility tests (no-op unless scripts/setup_oracle.sh changed).
+oracle:
+	@bash scripts/setup_oracle.sh
+
+test: setup oracle
 	@bash scripts/run_tests.sh
 
 demo: setup
