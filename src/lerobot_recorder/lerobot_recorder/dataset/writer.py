@@ -3,7 +3,7 @@
 Layout and values follow upstream lerobot (see `format.py`); a dataset written here loads with upstream
 `LeRobotDataset`. Differences from upstream are in robustness only:
 
-- Every file is closed after every episode. Data, video, tasks and meta/episodes files are rewritten to a
+- Every file is closed after every episode. Data, tasks and meta/episodes files are rewritten to a
   temporary file and atomically renamed over the old one (the data parquet keeps one row group per episode;
   the current data file's episodes are cached in RAM so it is only written, not re-read).
 - The commit point of an episode is the atomic replace of its meta/episodes file. Before touching anything,
@@ -13,7 +13,12 @@ Layout and values follow upstream lerobot (see `format.py`); a dataset written h
   rebuilds info.json and stats.json from meta/episodes. A SIGKILL at any instant loses at most the episode
   in progress.
 - Video frames are encoded while recording (one thread per camera, bounded queue; a full queue blocks
-  add_frame and is counted in `encoder_stalls`, frames are never dropped).
+  add_frame and is counted in `encoder_stalls`, frames are never dropped). At save time a camera segment that
+  starts a new mp4 file is moved there at once; a segment that extends the current file is committed as
+  durable pending work (`.staging/pending/<key>/episode-N.mp4`) and stream-copied onto the file by a
+  per-camera background thread, so save_episode does not pay for rewriting a file of up to 200 MB. The append
+  is idempotent (the file's frame count tells whether it happened); `wait_for_videos()` / `close()` wait for
+  it and `open()` finishes appends a crash interrupted.
 """
 
 from __future__ import annotations
@@ -624,7 +629,12 @@ class LeRobotDatasetWriter:
                 target, new_file = _VideoCursor(c, f, 0), True
             else:
                 target, new_file = cur, False
-            created.append(_pending_path(root, k, ep))
+            # A segment that starts a file is moved there now (instant); one that extends a file is appended
+            # in the background after the commit.
+            if new_file:
+                created.append(F.video_file_path(root, k, target.chunk_index, target.file_index))
+            else:
+                created.append(_pending_path(root, k, ep))
             from_ts = target.frames_in_file / self.fps
             to_ts = (target.frames_in_file + n) / self.fps
             video_plan[k] = (target, new_file, from_ts, to_ts)
@@ -655,7 +665,8 @@ class LeRobotDatasetWriter:
         for k in self._video_keys:
             seg = results[k].segment_path
             assert seg is not None
-            dst = _pending_path(root, k, ep)
+            target, new_file, _, _ = video_plan[k]
+            dst = F.video_file_path(root, k, target.chunk_index, target.file_index) if new_file else _pending_path(root, k, ep)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(seg, dst)
             if self.fsync:
@@ -699,18 +710,21 @@ class LeRobotDatasetWriter:
         self.stats = aggregate_stats([self.stats, ep_stats]) if self.stats else ep_stats
         self._data_cursor, self._data_tables = data_cursor, data_tables
         pending: list[_PendingVideo] = []
+        placed: dict[str, Path] = {}
         for k in self._video_keys:
-            target = video_plan[k][0]
-            seg_bytes = _pending_path(root, k, ep).stat().st_size
+            target, new_file, _, _ = video_plan[k]
+            placed[k] = F.video_file_path(root, k, target.chunk_index, target.file_index) if new_file else _pending_path(root, k, ep)
+            seg_bytes = placed[k].stat().st_size
             self._video_cursors[k] = _VideoCursor(
                 target.chunk_index, target.file_index, target.frames_in_file + n, target.bytes_in_file + seg_bytes
             )
-            pending.append(_PendingVideo(k, ep, target.chunk_index, target.file_index, target.frames_in_file, n))
+            if not new_file:
+                pending.append(_PendingVideo(k, ep, target.chunk_index, target.file_index, target.frames_in_file, n))
         self._meta_cursor, self._meta_table = meta_cursor, meta_table
 
         for k in self._video_keys:
             if not self.features[k].get("info"):
-                vinfo = probe_video_info(_pending_path(root, k, ep))
+                vinfo = probe_video_info(placed[k])
                 vinfo.update(self.video_encoder.info_fields())
                 self.features[k]["info"] = vinfo
         self._write_info_and_stats()
