@@ -35,6 +35,7 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQ_HASH" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         -c "$WS/requirements/constraints.txt" \
         -r "$WS/requirements/ros-jazzy-wheels.txt" -r "$WS/requirements/python.txt"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$WS/requirements/no-deps.txt"
     echo "$REQ_HASH" > "$VENV/.requirements.sha256"
 else
     echo "requirements unchanged, nothing to install"
