@@ -130,3 +130,46 @@ def validate_saved_episode(root: Path, episode_index: int) -> tuple[bool, str]:
     if problems:
         return False, f"episode {episode_index}: " + "; ".join(problems)
     return True, f"episode {episode_index}: {n} frames ok"
+
+
+def delete_saved_episode(writer, root: Path, episode_index: int):
+    """Remove a saved episode from the dataset the writer has open (-1 = the last one); later episodes are
+    renumbered as LeRobot's delete_episodes does. Returns (a new writer open on the dataset, removed index).
+
+    The writer is closed, the dataset rebuilt without the episode by the dataset tools into a sibling folder,
+    and the folders swapped; the old copy is removed once the new one is in place."""
+    import os
+    import shutil
+
+    from lerobot_recorder.dataset import LeRobotDatasetWriter
+    from lerobot_recorder.dataset.format import DEFAULT_FEATURES
+    from lerobot_recorder.dataset.tools import delete_episodes
+
+    root = Path(root)
+    total = int(writer.total_episodes)
+    if total == 0:
+        raise ValueError("the dataset has no saved episode to remove")
+    index = total - 1 if episode_index < 0 else int(episode_index)
+    if not 0 <= index < total:
+        raise ValueError(f"episode {index} does not exist; the dataset has episodes 0..{total - 1}")
+    if writer.episode_length:
+        raise ValueError("an episode is being recorded; finish or discard it first")
+    encoder, info = writer.video_encoder, writer.info
+    writer.close()
+    staged = root.with_name(root.name + ".delete-tmp")
+    old = root.with_name(root.name + ".delete-old")
+    for leftover in (staged, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    if total == 1:  # the tools refuse to delete every episode: start an empty dataset with the same features
+        features = {k: v for k, v in info["features"].items() if k not in DEFAULT_FEATURES}
+        use_videos = any(f["dtype"] == "video" for f in features.values())
+        LeRobotDatasetWriter.create(staged, fps=int(info["fps"]), features=features,
+                                    robot_type=info.get("robot_type"), use_videos=use_videos,
+                                    video_encoder=encoder).close()
+    else:
+        delete_episodes(root, [index], output=staged, progress=False)
+    os.replace(root, old)
+    os.replace(staged, root)
+    shutil.rmtree(old, ignore_errors=True)
+    return LeRobotDatasetWriter.open(root, video_encoder=encoder), index

@@ -205,17 +205,26 @@ def test_episode_control(spawn, rclpy_context, tmp_path):
         assert not result.saved and result.reason == "re-record requested"
         client.call(client.stop_client, client.Trigger.Request())
 
-        # 5. Removing a saved episode while the dataset is open is refused with the reason.
-        response = client.call(client.discard_client, client.DiscardEpisode.Request(episode_index=0))
-        assert not response.success and "not supported" in response.message
+        # 5. An episode index that does not exist is refused with the reason.
+        response = client.call(client.discard_client, client.DiscardEpisode.Request(episode_index=7))
+        assert not response.success and "episode 7 does not exist" in response.message
 
         # 6. One goal at a time.
         handle, result_future = client.send("first", 5.0)
         assert handle.accepted
         second, _ = client.send("second", 1.0)
         assert not second.accepted
+        client.spin_for(1.0)
         client.call(client.stop_client, client.Trigger.Request())
         assert client.result(result_future).result.saved
+
+        # 7. Remove the last saved episode ("first"), then record again: the new one takes its index.
+        client.call(client.stop_client, client.Trigger.Request())  # end the reset period
+        response = client.call(client.discard_client, client.DiscardEpisode.Request(episode_index=-1))
+        assert response.success and response.episode_index == 2 and response.total_episodes == 2, response.message
+        handle, result_future = client.send("after removal", 1.0)
+        result = client.result(result_future).result
+        assert result.saved and result.episode_index == 2
 
         # Status and diagnostics flow.
         assert client.statuses[-1].dataset_root == str(root)
@@ -229,6 +238,8 @@ def test_episode_control(spawn, rclpy_context, tmp_path):
     assert sorted(windows) == [0, 1, 2], log
     check_episode_contents(root, 0, schedule, windows[0], "one second")
     check_episode_contents(root, 1, schedule, windows[1], "until stopped")
+    # saved_windows keeps the last report per index: episode 2 is "after removal".
+    check_episode_contents(root, 2, schedule, windows[2], "after removal")
     validate(root)
 
 

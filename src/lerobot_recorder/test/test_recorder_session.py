@@ -170,3 +170,34 @@ def test_writer_failure_puts_the_session_in_error(tmp_path):
     assert rig.session.state == RecorderState.ERROR and "No space left" in rig.session.message
     with pytest.raises(RecorderBusy):
         rig.session.begin(EpisodeGoal("after"), rig.now)
+
+
+def test_delete_saved_episodes_and_keep_recording(tmp_path):
+    from lerobot_recorder.dataset.reader import DatasetMeta
+    from lerobot_recorder.session_io import delete_saved_episode
+
+    rig = Rig(tmp_path)
+    rig.now = T0
+    rig.run_until(T0 + 300 * MS)
+    for task in ("keep", "drop"):
+        rig.session.begin(EpisodeGoal(task, 0.5), rig.now)
+        rig.run_until(rig.now + 800 * MS)
+    assert [r.episode_index for r in rig.reports if r.saved] == [0, 1]
+    with pytest.raises(ValueError, match="episode 5 does not exist"):
+        delete_saved_episode(rig.writer, rig.root, 5)
+    writer, removed = delete_saved_episode(rig.writer, rig.root, -1)
+    assert removed == 1 and writer.total_episodes == 1
+    assert DatasetMeta(rig.root).tasks == ["keep"]
+    assert validate_saved_episode(rig.root, 0)[0]
+    writer, removed = delete_saved_episode(writer, rig.root, 0)  # the only one: an empty dataset remains
+    assert removed == 0 and writer.total_episodes == 0
+    # Recording continues into the rebuilt dataset.
+    rig.writer = rig.session.writer = writer
+    rig.session.next_episode_index = 0
+    rig.session.begin(EpisodeGoal("again", 0.5), rig.now)
+    rig.run_until(rig.now + 800 * MS)
+    assert rig.reports[-1].saved and rig.reports[-1].episode_index == 0
+    writer.close()
+    meta = DatasetMeta(rig.root)
+    assert meta.total_episodes == 1 and meta.tasks == ["again"]
+    assert not any(p.name.startswith("ds.delete") for p in tmp_path.iterdir())

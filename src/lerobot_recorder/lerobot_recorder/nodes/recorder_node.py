@@ -14,8 +14,8 @@ Episode control:
   (re-record semantics: nothing of the episode reaches the dataset).
 - ~/stop (Trigger): finish the episode in progress now and save it; during the reset period: end it.
 - ~/discard_episode (DiscardEpisode): discard the episode in progress (the goal ends with saved=false, reason
-  "re-record requested"); a saved episode cannot be removed from a dataset that is open for writing
-  (success=false, with the reason).
+  "re-record requested"); with no episode in progress, remove saved episode `episode_index` (-1 = the last)
+  with the dataset tools (later episodes are renumbered).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from lerobot_recorder import ros_conversion as rc
 from lerobot_recorder.alignment import DropReason
 from lerobot_recorder.interface import find_interface, load_interface
 from lerobot_recorder.recorder import EpisodeGoal, EpisodeReport, RecorderBusy, RecorderState, RecordingSession
-from lerobot_recorder.session_io import open_dataset_writer, validate_saved_episode
+from lerobot_recorder.session_io import delete_saved_episode, open_dataset_writer, validate_saved_episode
 
 LOOP_PERIOD_S = 0.01
 DISK_CHECK_PERIOD_S = 1.0
@@ -460,14 +460,38 @@ class RecorderNode(LifecycleNode):
                 response.total_episodes = session.next_episode_index
                 response.message = "episode in progress discarded (re-record: send the goal again)"
                 return response
-            total = session.next_episode_index if session else 0
-        response.success = False
-        response.episode_index = -1
-        response.total_episodes = total
-        response.message = ("no episode in progress; removing a saved episode from a dataset that is open for "
-                            "writing is not supported: stop the recorder and use the dataset tools "
-                            f"(requested episode_index {request.episode_index})")
-        return response
+            if session is None or session.state not in (RecorderState.IDLE, RecorderState.RESETTING):
+                response.success = False
+                response.episode_index = -1
+                response.total_episodes = session.next_episode_index if session else 0
+                response.message = (f"cannot remove a saved episode while {session.state.name if session else 'unconfigured'}")
+                return response
+            # No episode in progress: remove a saved one (the dataset is rebuilt without it, then reopened).
+            try:
+                writer, removed = delete_saved_episode(self._writer, self._root, request.episode_index)
+            except Exception as exc:
+                response.success = False
+                response.episode_index = -1
+                response.message = f"episode {request.episode_index} not removed: {exc}"
+                try:  # keep recording possible: reopen the dataset as it is
+                    self._writer.total_episodes  # still open?
+                    if getattr(self._writer, "_closed", False):
+                        self._writer, _ = open_dataset_writer(self._interface, self._root, append=True)
+                        session.writer = self._writer
+                except Exception as reopen_exc:
+                    session.fail(f"dataset could not be reopened after a failed removal: {reopen_exc}")
+                response.total_episodes = session.next_episode_index
+                self.get_logger().error(response.message)
+                return response
+            self._writer = writer
+            session.writer = writer
+            session.next_episode_index = int(writer.total_episodes)
+            response.success = True
+            response.episode_index = removed
+            response.total_episodes = int(writer.total_episodes)
+            response.message = f"episode {removed} removed; {writer.total_episodes} episodes left"
+            self.get_logger().info(response.message)
+            return response
 
     # ------------------------------------------------------------------------------------ status, diagnostics
     def _publish_status(self) -> None:
