@@ -142,9 +142,10 @@ class ArmDefinition:
     def norm_modes(self) -> dict[str, str]:
         return {name: m.norm_mode.value for name, m in self.motors.items()}
 
-    def make_bus(self, port: str, calibration: Mapping[str, MotorCalibration] | None = None) -> MotorBus:
+    def make_bus(self, port: str, calibration: Mapping[str, MotorCalibration] | None = None,
+                 min_packet_timeout_ms: float = 0.0) -> MotorBus:
         bus_class = FeetechBus if self.bus_type == "feetech" else DynamixelBus
-        return bus_class(port, dict(self.motors), calibration)
+        return bus_class(port, dict(self.motors), calibration, min_packet_timeout_ms=min_packet_timeout_ms)
 
 
 def _so(name: str, role: str) -> ArmDefinition:
@@ -250,16 +251,19 @@ class Arm:
         sent = arm.write_goal_positions({"shoulder_pan": 5.0, ...})   # clamped, sync-written, returned
         arm.disconnect()                   # torque off (unless disable_torque=False), close port
 
-    Calls are thread-safe (the bus serializes transactions).
+    Calls are thread-safe (the bus serializes transactions). `num_read_retries` (default: LeRobot's, 2 for SO
+    arms, 0 for Koch) applies to position/state reads; `min_packet_timeout_ms` floors the reply timeout
+    (useful against the simulator on a loaded machine; 0 keeps the SDK's ~35-50 ms).
     """
 
     def __init__(self, definition: ArmDefinition | str, port: str,
                  calibration: Mapping[str, MotorCalibration] | None = None, *,
                  max_relative_target: float | Mapping[str, float] | None = None,
-                 num_read_retries: int | None = None, disable_torque_on_disconnect: bool = True) -> None:
+                 num_read_retries: int | None = None, disable_torque_on_disconnect: bool = True,
+                 min_packet_timeout_ms: float = 0.0) -> None:
         self.definition = get_arm_definition(definition) if isinstance(definition, str) else definition
         self.port = port
-        self.bus: MotorBus = self.definition.make_bus(port, calibration)
+        self.bus: MotorBus = self.definition.make_bus(port, calibration, min_packet_timeout_ms)
         self.max_relative_target = max_relative_target
         self.num_read_retries = (self.definition.num_read_retries if num_read_retries is None
                                  else num_read_retries)

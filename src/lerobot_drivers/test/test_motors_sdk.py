@@ -12,6 +12,7 @@ from lerobot_drivers.motors.encoding import encode_sign_magnitude
 from lerobot_drivers.sim.servo_bus_simulator import ServoBusSimulator, SimMotorSpec
 
 DEG = MotorNormMode.DEGREES
+SIM_TIMEOUT_MS = 200.0  # in-process simulator on a loaded machine: see test_arms.py; timeout tests use defaults
 SO_MOTORS = {n: Motor(i + 1, "sts3215", DEG) for i, n in enumerate(
     ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"])}
 KOCH_MODELS = ["xl430-w250", "xl430-w250", "xl330-m288", "xl330-m288", "xl330-m288", "xl330-m288"]
@@ -21,7 +22,7 @@ KOCH_MOTORS = {n: Motor(i + 1, KOCH_MODELS[i], DEG) for i, n in enumerate(SO_MOT
 @pytest.fixture
 def feetech():
     with ServoBusSimulator("so101_follower") as sim:
-        bus = FeetechBus(sim.port, SO_MOTORS)
+        bus = FeetechBus(sim.port, SO_MOTORS, min_packet_timeout_ms=SIM_TIMEOUT_MS)
         bus.connect()
         yield sim, bus
         bus.disconnect(disable_torque=False)
@@ -30,7 +31,7 @@ def feetech():
 @pytest.fixture
 def dynamixel():
     with ServoBusSimulator("koch_follower") as sim:
-        bus = DynamixelBus(sim.port, KOCH_MOTORS)
+        bus = DynamixelBus(sim.port, KOCH_MOTORS, min_packet_timeout_ms=SIM_TIMEOUT_MS)
         bus.connect()
         yield sim, bus
         bus.disconnect(disable_torque=False)
@@ -211,7 +212,7 @@ def test_feetech_protocol_1_scs_big_endian_without_sync_read():
     specs = [SimMotorSpec("a", 1, "scs0009", initial_actual=300), SimMotorSpec("b", 2, "scs0009", initial_actual=700)]
     with ServoBusSimulator(motors=specs, protocol="feetech") as sim:
         bus = FeetechBus(sim.port, {"a": Motor(1, "scs0009", DEG), "b": Motor(2, "scs0009", DEG)},
-                         protocol_version=1)
+                         protocol_version=1, min_packet_timeout_ms=SIM_TIMEOUT_MS)
         bus.connect()
         assert bus.ping("a") == 1284
         bus.write("Max_Torque_Limit", "b", 0x0203)

@@ -17,10 +17,18 @@ from lerobot_drivers.motors.encoding import (
 )
 from lerobot_drivers.motors.errors import MotorPortError
 from lerobot_drivers.motors.motor import Motor, MotorCalibration
+from lerobot_drivers.motors.port_io import WaitingReadMixin
+
+
+class DynamixelPortHandler(WaitingReadMixin, dxl.PortHandler):
+    """dynamixel_sdk PortHandler whose reads wait in select() instead of spinning (see port_io)."""
 
 
 class DynamixelBus(MotorBus):
-    """Dynamixel Protocol 2.0 bus (XL330, XL430, XM430, ... all 4096 ticks per turn)."""
+    """Dynamixel Protocol 2.0 bus (XL330, XL430, XM430, ... all 4096 ticks per turn).
+
+    `min_packet_timeout_ms` puts a floor under the reply timeout (default: the SDK formula, ~34 ms).
+    """
 
     protocol_label = "Dynamixel"
     apply_drive_mode = False
@@ -30,9 +38,11 @@ class DynamixelBus(MotorBus):
     _comm_success = dxl.COMM_SUCCESS
 
     def __init__(self, port: str, motors: Mapping[str, Motor],
-                 calibration: Mapping[str, MotorCalibration] | None = None, baudrate: int | None = None) -> None:
+                 calibration: Mapping[str, MotorCalibration] | None = None, baudrate: int | None = None,
+                 min_packet_timeout_ms: float = 0.0) -> None:
         super().__init__(port, motors, calibration, baudrate)
-        self._port_handler = dxl.PortHandler(port)
+        self._port_handler = DynamixelPortHandler(port)
+        self._port_handler.min_packet_timeout_ms = float(min_packet_timeout_ms)
         self._packet_handler = dxl.PacketHandler(2.0)
 
     # ------------------------------------------------------------------ port

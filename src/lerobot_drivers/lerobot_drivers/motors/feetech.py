@@ -7,6 +7,7 @@ Two SDK quirks are handled here rather than patched globally:
   bytes through the SDK and does its own byte order per instance.
 - The PyPI SDK's `PortHandler.setPacketTimeout` uses the wrong formula (Feetech issue IBY2S6). The port
   handler here is a subclass with the corrected one: tx_time_per_byte * (len + 3) + 50 ms.
+- The SDK busy-polls the port while waiting for a reply; reads here sleep in select() instead (port_io).
 Also, `PortHandler.clearPort()` only flushes *output*; stale replies (e.g. after a motor timed out in the
 middle of a Sync Read) would be parsed as the next answer, so this bus drops pending input before each
 transaction.
@@ -25,20 +26,23 @@ from lerobot_drivers.motors.encoding import (
 )
 from lerobot_drivers.motors.errors import MotorConfigError, MotorHandshakeError, MotorPortError
 from lerobot_drivers.motors.motor import Motor, MotorCalibration
+from lerobot_drivers.motors.port_io import WaitingReadMixin
 
 PKT_ID, PKT_LENGTH, PKT_INSTRUCTION = 2, 3, 4
 
 
-class FeetechPortHandler(scs.PortHandler):
-    """scservo_sdk PortHandler with the corrected packet timeout (ms)."""
+class FeetechPortHandler(WaitingReadMixin, scs.PortHandler):
+    """scservo_sdk PortHandler with the corrected packet timeout (ms) and non-spinning reads."""
 
-    def setPacketTimeout(self, packet_length):  # noqa: N802 (SDK name)
-        self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.tx_time_per_byte * packet_length + self.tx_time_per_byte * 3.0 + 50.0
+    def packet_timeout_ms(self, packet_length: int) -> float:
+        return self.tx_time_per_byte * packet_length + self.tx_time_per_byte * 3.0 + 50.0
 
 
 class FeetechBus(MotorBus):
-    """Feetech servo bus. `protocol_version` 0 = STS/SMS (sts3215...), 1 = SCS (scs0009; no Sync Read)."""
+    """Feetech servo bus. `protocol_version` 0 = STS/SMS (sts3215...), 1 = SCS (scs0009; no Sync Read).
+
+    `min_packet_timeout_ms` puts a floor under the reply timeout (default: the corrected SDK formula, ~50 ms).
+    """
 
     protocol_label = "Feetech"
     apply_drive_mode = True
@@ -49,7 +53,7 @@ class FeetechBus(MotorBus):
 
     def __init__(self, port: str, motors: Mapping[str, Motor],
                  calibration: Mapping[str, MotorCalibration] | None = None, baudrate: int | None = None,
-                 protocol_version: int = 0) -> None:
+                 protocol_version: int = 0, min_packet_timeout_ms: float = 0.0) -> None:
         super().__init__(port, motors, calibration, baudrate)
         if protocol_version not in (0, 1):
             raise MotorConfigError(f"Feetech protocol_version must be 0 or 1, got {protocol_version!r}")
@@ -59,6 +63,7 @@ class FeetechBus(MotorBus):
         self.protocol_version = protocol_version
         self.byteorder = "little" if protocol_version == 0 else "big"
         self._port_handler = FeetechPortHandler(port)
+        self._port_handler.min_packet_timeout_ms = float(min_packet_timeout_ms)
         self._packet_handler = protocol_packet_handler()
 
     # ------------------------------------------------------------------ port

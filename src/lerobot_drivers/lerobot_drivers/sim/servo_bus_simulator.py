@@ -295,9 +295,15 @@ class SimulatedMotor:
             if abs(error) < 0.05 and abs(v) < 1.0:
                 x, v = target, 0.0
                 break
-            desired = max(-vmax, min(vmax, error / TIME_CONSTANT_S))
+            # First-order approach, capped by the speed limit and by the speed from which the acceleration
+            # limit can still stop at the target (no overshoot).
+            speed = min(abs(error) / TIME_CONSTANT_S, vmax, math.sqrt(2.0 * amax * abs(error)))
+            desired = math.copysign(speed, error)
             dv = max(-amax * dt, min(amax * dt, desired - v))
             v += dv
+            if (target - (x + v * dt)) * error <= 0:  # this substep reaches the target: stop there
+                x, v = target, 0.0
+                break
             x += v * dt
         self.actual, self.velocity = x, v
 
