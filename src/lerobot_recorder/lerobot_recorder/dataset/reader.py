@@ -460,7 +460,7 @@ class LeRobotDatasetReader:
     def _value(self, key: str, rows: Sequence[int] | int) -> Any:
         """Non-video value(s) of `key` at data row(s)."""
         if key in self._numeric:
-            return self._numeric[key][rows]
+            return np.array(self._numeric[key][rows])
         if key in self._images:
             if isinstance(rows, (int, np.integer)):
                 return self._camera_out(self._image(key, int(rows)))
@@ -489,7 +489,7 @@ class LeRobotDatasetReader:
 
         item: dict[str, Any] = {}
         for key in self._numeric:
-            item[key] = self._numeric[key][row]
+            item[key] = np.array(self._numeric[key][row])  # a copy: callers may modify items freely
         for key in self._images:
             item[key] = self._value(key, row)
         for key in self._strings:
@@ -523,7 +523,8 @@ class LeRobotDatasetReader:
 
             for key, value in item.items():
                 if isinstance(value, np.ndarray):
-                    out[key] = torch.from_numpy(np.ascontiguousarray(value))
+                    # (np.ascontiguousarray would turn 0-d scalars into shape (1,))
+                    out[key] = torch.from_numpy(value if value.flags.c_contiguous else value.copy(order="C"))
                 elif isinstance(value, np.generic):
                     out[key] = torch.from_numpy(np.asarray(value))
                 else:
@@ -553,7 +554,7 @@ class LeRobotDatasetReader:
         view = self.episode(episode_index)
         rows = slice(view.first_row, view.first_row + view.info.length)
         keys = list(self._numeric) if keys is None else list(keys)
-        return {k: self._numeric[k][rows] for k in keys}
+        return {k: self._numeric[k][rows].copy() for k in keys}
 
     def close(self) -> None:
         self._videos.close()

@@ -486,20 +486,29 @@ def _check_images(column: pa.ChunkedArray, key: str, ft: Mapping[str, Any], rel:
 
 
 # ============================================================================================ videos
-def _probe_pts(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+def _probe_pts(path: Path) -> tuple[np.ndarray, dict[str, Any], str | None]:
+    """Presentation times (s) of the packets that can be demuxed, stream facts, and the read error that stopped
+    demuxing early (a truncated file still yields the packets before the cut)."""
     import av
 
+    pts: list[float] = []
+    error = None
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         tb = stream.time_base
-        pts = sorted(float(p.pts * tb) for p in container.demux(stream) if p.pts is not None and p.size > 0)
         facts = {
             "width": stream.codec_context.width,
             "height": stream.codec_context.height,
             "duration_s": float(stream.duration * tb) if stream.duration is not None else None,
             "codec": stream.codec_context.name,
         }
-    return np.asarray(pts, dtype=np.float64), facts
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size > 0:
+                    pts.append(float(packet.pts * tb))
+        except av.FFmpegError as exc:
+            error = f"read error after {len(pts)} frames: {exc}"
+    return np.asarray(sorted(pts), dtype=np.float64), facts, error
 
 
 def _check_videos(root: Path, info: Mapping[str, Any], features: Mapping[str, Any], episodes: list[_Episode],
@@ -520,11 +529,14 @@ def _check_videos(root: Path, info: Mapping[str, Any], features: Mapping[str, An
             if not path.exists():
                 continue  # reported by the episodes check
             files_checked += 1
+            ep_list = [e.index for e in eps]
             try:
-                pts, facts = _probe_pts(path)
-            except Exception as exc:  # noqa: BLE001 - truncated/corrupt containers raise various av errors
-                out.add("video.file", f"cannot be read: {exc}", rel, eps[0].index)
+                pts, facts, read_error = _probe_pts(path)
+            except Exception as exc:  # noqa: BLE001 - corrupt containers raise various av errors
+                out.add("video.file", f"cannot be opened ({exc}); holds episodes {ep_list} of '{vk}'", rel, eps[0].index)
                 continue
+            if read_error:
+                out.add("video.file", f"{read_error} (file holds episodes {ep_list} of '{vk}')", rel, eps[0].index)
             if (facts["height"], facts["width"]) != (h, w):
                 out.add("video.resolution", f"{facts['width']}x{facts['height']} but feature '{vk}' is {w}x{h}", rel)
             vinfo = features[vk].get("info") or {}
