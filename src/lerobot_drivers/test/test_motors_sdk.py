@@ -9,6 +9,7 @@ from lerobot_drivers.motors import (
     MotorNormMode, MotorNotConnectedError, MotorPortError, MotorStatusError,
 )
 from lerobot_drivers.motors.encoding import encode_sign_magnitude
+from lerobot_drivers.motors.feetech import FeetechPortHandler
 from lerobot_drivers.sim.servo_bus_simulator import ServoBusSimulator, SimMotorSpec
 
 DEG = MotorNormMode.DEGREES
@@ -218,4 +219,27 @@ def test_feetech_protocol_1_scs_big_endian_without_sync_read():
         bus.write("Max_Torque_Limit", "b", 0x0203)
         assert bytes(sim.motors["b"].mem[16:18]) == b"\x02\x03"  # big-endian on the wire
         assert bus.sync_read("Present_Position", normalize=False) == {"a": 300, "b": 700}
+        bus.disconnect(disable_torque=False)
+
+
+@pytest.mark.parametrize("arm,bus_class,motors,model", [("so101_follower", FeetechBus, SO_MOTORS, 777),
+                                                        ("koch_follower", DynamixelBus, KOCH_MOTORS, 1200)])
+def test_late_replies_of_another_length_are_skipped(arm, bus_class, motors, model):
+    with ServoBusSimulator(arm) as sim:
+        bus = bus_class(sim.port, motors, min_packet_timeout_ms=SIM_TIMEOUT_MS)
+        bus.connect()
+        sim.set_fault("gripper", "stale_reply")
+        if bus_class is FeetechBus:
+            # the bare SDK takes the stale packet for the answer (its readRx only checks the id)
+            port = FeetechPortHandler(sim.port)  # SDK port I/O, with a generous timeout for the loaded CI
+            port.min_packet_timeout_ms = SIM_TIMEOUT_MS
+            assert port.openPort()
+            value, comm, _ = scs.PacketHandler(0).read2ByteTxRx(port, 6, 3)
+            assert comm == scs.COMM_SUCCESS and value == 0x2211
+            port.closePort()
+        assert bus.ping("gripper") == model
+        assert bus.read("ID", "gripper") == 6
+        assert bus.read("Model_Number", "gripper") == model
+        present = bus.sync_read("Present_Position", normalize=False)
+        assert present["gripper"] == sim.state()["gripper"]["present"]
         bus.disconnect(disable_torque=False)

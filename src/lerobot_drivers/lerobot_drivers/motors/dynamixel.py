@@ -19,6 +19,9 @@ from lerobot_drivers.motors.errors import MotorPortError
 from lerobot_drivers.motors.motor import Motor, MotorCalibration
 from lerobot_drivers.motors.port_io import WaitingReadMixin
 
+# Protocol 2.0 packet layout (indices into the SDK's packet lists)
+PKT_ID, PKT_LENGTH_L, PKT_LENGTH_H, PKT_INSTRUCTION, PKT_ERROR = 4, 5, 6, 7, 8
+
 
 class DynamixelPortHandler(WaitingReadMixin, dxl.PortHandler):
     """dynamixel_sdk PortHandler whose reads wait in select() instead of spinning (see port_io)."""
@@ -62,11 +65,40 @@ class DynamixelBus(MotorBus):
 
     # ------------------------------------------------------------------ wire transactions
     def _tx_ping(self, motor_id: int) -> tuple[int, int, int]:
-        return self._packet_handler.ping(self._port_handler, motor_id)
+        packet = [0] * 10
+        packet[PKT_ID], packet[PKT_LENGTH_L], packet[PKT_LENGTH_H] = motor_id, 3, 0
+        packet[PKT_INSTRUCTION] = dxl.INST_PING
+        comm = self._packet_handler.txPacket(self._port_handler, packet)
+        if comm != dxl.COMM_SUCCESS:
+            self._port_handler.is_using = False
+            return 0, comm, 0
+        self._port_handler.setPacketTimeout(11)
+        reply = self._rx_status(motor_id, 3)  # model number (2 bytes) + firmware version
+        model = reply.data[0] | (reply.data[1] << 8) if reply.comm == dxl.COMM_SUCCESS else 0
+        return model, reply.comm, reply.error
+
+    def _rx_status(self, motor_id: int, length: int) -> RawReply:
+        """Receive `motor_id`'s status packet with `length` data bytes, skipping late replies of other lengths
+        (the SDK's readRx only checks the id)."""
+        while True:
+            packet, comm = self._packet_handler.rxPacket(self._port_handler, False)
+            if comm != dxl.COMM_SUCCESS:
+                return RawReply(comm, 0, [])
+            packet_length = packet[PKT_LENGTH_L] | (packet[PKT_LENGTH_H] << 8)
+            if packet[PKT_ID] == motor_id and packet_length == length + 4:
+                return RawReply(comm, packet[PKT_ERROR], list(packet[PKT_ERROR + 1:PKT_ERROR + 1 + length]))
 
     def _tx_read(self, motor_id: int, address: int, length: int) -> RawReply:
-        data, comm, error = self._packet_handler.readTxRx(self._port_handler, motor_id, address, length)
-        return RawReply(comm, error, list(data))
+        packet = [0] * 14
+        packet[PKT_ID], packet[PKT_LENGTH_L], packet[PKT_LENGTH_H] = motor_id, 7, 0
+        packet[PKT_INSTRUCTION] = dxl.INST_READ
+        packet[PKT_INSTRUCTION + 1:PKT_INSTRUCTION + 5] = [address & 0xFF, address >> 8, length & 0xFF, length >> 8]
+        comm = self._packet_handler.txPacket(self._port_handler, packet)
+        if comm != dxl.COMM_SUCCESS:
+            self._port_handler.is_using = False
+            return RawReply(comm, 0, [])
+        self._port_handler.setPacketTimeout(length + 11)
+        return self._rx_status(motor_id, length)
 
     def _tx_write(self, motor_id: int, address: int, data: list[int]) -> RawReply:
         comm, error = self._packet_handler.writeTxRx(self._port_handler, motor_id, address, len(data), data)
@@ -78,9 +110,8 @@ class DynamixelBus(MotorBus):
             return {ids[0]: RawReply(comm, 0, [])}
         replies: dict[int, RawReply] = {}
         for motor_id in ids:
-            data, comm, error = self._packet_handler.readRx(self._port_handler, motor_id, length)
-            replies[motor_id] = RawReply(comm, error, list(data))
-            if comm != dxl.COMM_SUCCESS:
+            replies[motor_id] = self._rx_status(motor_id, length)
+            if replies[motor_id].comm != dxl.COMM_SUCCESS:
                 break
         return replies
 

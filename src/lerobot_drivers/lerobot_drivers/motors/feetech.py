@@ -28,7 +28,7 @@ from lerobot_drivers.motors.errors import MotorConfigError, MotorHandshakeError,
 from lerobot_drivers.motors.motor import Motor, MotorCalibration
 from lerobot_drivers.motors.port_io import WaitingReadMixin
 
-PKT_ID, PKT_LENGTH, PKT_INSTRUCTION = 2, 3, 4
+PKT_ID, PKT_LENGTH, PKT_INSTRUCTION, PKT_ERROR, PKT_PARAMETER0 = 2, 3, 4, 4, 5
 
 
 class FeetechPortHandler(WaitingReadMixin, scs.PortHandler):
@@ -95,14 +95,35 @@ class FeetechBus(MotorBus):
         _, comm, error = self._packet_handler.txRxPacket(self._port_handler, packet)
         if comm != scs.COMM_SUCCESS:
             return 0, comm, error
-        address, length = tables.MODEL_NUMBER_REGISTER
-        data, comm, error = self._packet_handler.readTxRx(self._port_handler, motor_id, address, length)
-        return (bytes_to_int(data, self.byteorder) if comm == scs.COMM_SUCCESS else 0), comm, error
+        reply = self._tx_read(motor_id, *tables.MODEL_NUMBER_REGISTER)
+        model = bytes_to_int(reply.data, self.byteorder) if reply.comm == scs.COMM_SUCCESS else 0
+        return model, reply.comm, reply.error
+
+    def _rx_status(self, motor_id: int, length: int) -> RawReply:
+        """Receive the status packet of `motor_id` carrying `length` data bytes.
+
+        Unlike the SDK's readRx (which accepts any packet with the right id), packets with another length are
+        skipped: they are late replies to an earlier, timed-out request and would otherwise be taken as this
+        answer (e.g. a stale Present_Position read as Model_Number).
+        """
+        while True:
+            packet, comm = self._packet_handler.rxPacket(self._port_handler)
+            if comm != scs.COMM_SUCCESS:
+                return RawReply(comm, 0, [])
+            if packet[PKT_ID] == motor_id and packet[PKT_LENGTH] == length + 2:
+                return RawReply(comm, packet[PKT_ERROR], list(packet[PKT_PARAMETER0:PKT_PARAMETER0 + length]))
 
     def _tx_read(self, motor_id: int, address: int, length: int) -> RawReply:
         self._drop_stale_input()
-        data, comm, error = self._packet_handler.readTxRx(self._port_handler, motor_id, address, length)
-        return RawReply(comm, error, list(data))
+        packet = [0] * 8
+        packet[PKT_ID], packet[PKT_LENGTH], packet[PKT_INSTRUCTION] = motor_id, 4, scs.INST_READ
+        packet[PKT_PARAMETER0], packet[PKT_PARAMETER0 + 1] = address, length
+        comm = self._packet_handler.txPacket(self._port_handler, packet)
+        if comm != scs.COMM_SUCCESS:
+            self._port_handler.is_using = False
+            return RawReply(comm, 0, [])
+        self._port_handler.setPacketTimeout(length + 6)
+        return self._rx_status(motor_id, length)
 
     def _tx_write(self, motor_id: int, address: int, data: list[int]) -> RawReply:
         self._drop_stale_input()
@@ -123,9 +144,8 @@ class FeetechBus(MotorBus):
         if comm != scs.COMM_SUCCESS:
             return {ids[0]: RawReply(comm, 0, [])}
         for motor_id in ids:
-            data, comm, error = self._packet_handler.readRx(self._port_handler, motor_id, length)
-            replies[motor_id] = RawReply(comm, error, list(data))
-            if comm != scs.COMM_SUCCESS:
+            replies[motor_id] = self._rx_status(motor_id, length)
+            if replies[motor_id].comm != scs.COMM_SUCCESS:
                 break
         return replies
 

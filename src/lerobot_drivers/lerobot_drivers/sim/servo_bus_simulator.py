@@ -14,7 +14,8 @@ model number, firmware version), and:
 - with torque off, a "hand" can move the motor (external target, limited speed); a Koch gripper in
   current-based position mode can be pushed by the hand even with torque on (the leader's trigger);
 - present load/current, temperature and voltage;
-- injectable faults per motor: no_reply, missing, corrupt_reply (bad checksum/CRC), hardware_error
+- injectable faults per motor: no_reply, missing, corrupt_reply (bad checksum/CRC), stale_reply (an extra
+  status packet with 5 junk data bytes precedes every reply, like a late answer to an old request), hardware_error
   (overload), low_voltage, overheat; bus-wide silence (stop answering entirely) and resume.
   Overheat/overload switch torque off, as the firmware's unloading/shutdown conditions do.
 
@@ -55,7 +56,8 @@ from lerobot_drivers.sim import servo_protocols as wire
 
 logger = logging.getLogger(__name__)
 
-FAULTS = ("no_reply", "missing", "corrupt_reply", "hardware_error", "low_voltage", "overheat")
+FAULTS = ("no_reply", "missing", "corrupt_reply", "stale_reply", "hardware_error", "low_voltage", "overheat")
+STALE_PAYLOAD = b"\x11\x22\x33\x44\x55"  # 5 data bytes: a length no driver request uses
 SILENT_FAULTS = frozenset({"no_reply", "missing"})
 FRAMES = ("actual", "present", "normalized")
 
@@ -557,9 +559,12 @@ class ServoBusSimulator:
 
     def _status(self, motor: SimulatedMotor, error: int, params: bytes = b"") -> bytes:
         corrupt = "corrupt_reply" in motor.faults
-        if self.protocol == "feetech":
-            return wire.feetech_status(motor.spec.id, error, params, corrupt)
-        return wire.dynamixel_status(motor.spec.id, error, params, corrupt)
+        build = wire.feetech_status if self.protocol == "feetech" else wire.dynamixel_status
+        packet = build(motor.spec.id, error, params, corrupt)
+        if "stale_reply" in motor.faults:
+            # A late answer to some earlier request arrives just before the real one.
+            packet = build(motor.spec.id, 0, STALE_PAYLOAD) + packet
+        return packet
 
     def _answering(self, motor_id: int) -> SimulatedMotor | None:
         motor = self._by_id.get(motor_id)
