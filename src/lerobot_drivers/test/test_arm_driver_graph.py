@@ -271,9 +271,17 @@ def test_comm_faults_show_in_diagnostics_and_recover(graph, fault):
     finally:
         sim.command(cmd="clear_faults")
     since = probe.now_s()
-    assert wait_for(lambda: (s := probe.latest_status(NODE, since)) is not None and level(s) == OK, 15), \
-        probe.latest_status(NODE)
+    assert wait_for(lambda: recovered(probe.latest_status(NODE, since)), 15), probe.latest_status(NODE)
     assert driver.popen.poll() is None
+
+
+def recovered(status) -> bool:
+    """Connected and talking again. A loop-rate WARN is accepted: it is timing, which a loaded host decides."""
+    if status is None:
+        return False
+    values = {kv.key: kv.value for kv in status.values}
+    return values["connected"] == "True" and values["consecutive failures"] == "0" and (
+        level(status) == OK or (level(status) == 1 and status.message.startswith("loop rate")))
 
 
 def test_recovers_after_the_bus_stops_answering(graph):

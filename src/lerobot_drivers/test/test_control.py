@@ -248,3 +248,27 @@ def test_loop_stats_and_backoff():
     assert [backoff.next_delay() for _ in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
     backoff.reset()
     assert backoff.next_delay() == pytest.approx(0.1)
+
+
+def test_health_assessment_levels():
+    from lerobot_drivers.control.health import ERROR, OK, STALE, WARN, DriverHealth, HealthLimits, MotorReading, assess
+
+    limits = HealthLimits(temperature_warn_c=60, temperature_error_c=70, min_voltage_v=6.0)
+    health = DriverHealth(arm="so101_follower", port="/dev/x", mode="follower", lifecycle="active", connected=True,
+                          rate_target_hz=100, rate_achieved_hz=99, motors_age_s=0.1,
+                          motors={"a": MotorReading(30, 12, 1, "load_percent"),
+                                  "b": MotorReading(65, 12, 1, "load_percent"),
+                                  "c": MotorReading(75, 5.0, 1, "load_percent", ("overload",))})
+    by_name = {s.name: s for s in assess(health, limits, "/arm")}
+    assert by_name["/arm"].level == OK
+    assert by_name["/arm/a"].level == OK
+    assert by_name["/arm/b"].level == WARN and "hot: 65 C" in by_name["/arm/b"].message
+    c = by_name["/arm/c"]
+    assert c.level == ERROR
+    assert "hardware error: overload" in c.message and "overheating" in c.message and "low voltage: 5.0 V" in c.message
+    health.rate_achieved_hz = 50
+    assert assess(health, limits, "/arm")[0].level == WARN
+    health.connected, health.last_error = False, "no status packet"
+    statuses = assess(health, limits, "/arm")
+    assert statuses[0].level == ERROR and "reconnecting: no status packet" in statuses[0].message
+    assert all(s.level == STALE for s in statuses[1:])

@@ -31,13 +31,13 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
 
 def make_driver(sim, arm_name, follower=True, limit=None, timeout_s=0.5, rate_hz=100.0, samples=None):
     definition = get_arm_definition(arm_name)
-    arm = Arm(definition, sim.port, simulator_default_calibration(definition))
-    units = UnitMap.from_modes(arm.norm_modes)
+    units = UnitMap.from_modes(definition.norm_modes)
     controller = GoalController(len(units.names), timeout_s, limit) if follower else None
     settings = DriverSettings(rate_hz=rate_hz, follower=follower, reconnect_initial_s=0.05, reconnect_max_s=0.2,
                               release_torque_after_configure=follower or definition.role == "follower")
     sink = samples if samples is not None else []
-    driver = ArmDriver(arm, units, settings, controller, time.monotonic, sink.append)
+    driver = ArmDriver(lambda: Arm(definition, sim.port, simulator_default_calibration(definition)), units,
+                       settings, controller, time.monotonic, sink.append)
     return driver, JointNameResolver(units.names), sink
 
 
@@ -233,9 +233,10 @@ def test_koch_follower_follows_on_dynamixel():
 
 def test_configure_fails_cleanly_on_a_dead_port(tmp_path):
     definition = get_arm_definition("so101_follower")
-    arm = Arm(definition, str(tmp_path / "no_such_port"), simulator_default_calibration(definition))
-    units = UnitMap.from_modes(arm.norm_modes)
-    driver = ArmDriver(arm, units, DriverSettings(), GoalController(6, 0.5), time.monotonic)
+    units = UnitMap.from_modes(definition.norm_modes)
+    driver = ArmDriver(lambda: Arm(definition, str(tmp_path / "no_such_port"),
+                                   simulator_default_calibration(definition)),
+                       units, DriverSettings(connect_attempts=2), GoalController(6, 0.5), time.monotonic)
     with pytest.raises(ConnectionError, match="no_such_port"):
         driver.configure()
     driver.close()
@@ -259,3 +260,37 @@ def test_calibration_resolution(tmp_path):
     assert resolve_calibration(definition, "p", calibration_file=str(path)).calibration["wrist_roll"].homing_offset == 5
     with pytest.raises(CalibrationMissing, match="calibration_file .*missing.json does not exist"):
         resolve_calibration(definition, "p", calibration_file=str(tmp_path / "missing.json"))
+
+
+def test_port_vanishes_and_comes_back(tmp_path):
+    """The adapter is unplugged (the pty disappears) and plugged back (a new pty behind the same link path)."""
+    link = tmp_path / "ttyFOLLOWER"
+    first = ServoBusSimulator("so101_follower").start()
+    link.symlink_to(first.port)
+    definition = get_arm_definition("so101_follower")
+    units = UnitMap.from_modes(definition.norm_modes)
+    samples = []
+    driver = ArmDriver(lambda: Arm(definition, str(link), simulator_default_calibration(definition)), units, DriverSettings(reconnect_initial_s=0.05, reconnect_max_s=0.2),
+                       GoalController(6, 0.5), time.monotonic, samples.append)
+    second = None
+    try:
+        driver.configure()
+        driver.activate()
+        assert wait_for(lambda: len(samples) > 5)
+        first.stop()
+        link.unlink()
+        assert wait_for(lambda: not driver.connected, timeout=10)
+        time.sleep(0.5)  # several failed reconnect attempts against a missing port
+        assert not driver.connected
+        assert "reconnect attempt" in driver.health.last_error and "could not open" in driver.health.last_error
+        second = ServoBusSimulator("so101_follower").start()
+        link.symlink_to(second.port)
+        assert wait_for(lambda: driver.connected, timeout=10), driver.health.last_error
+        count = len(samples)
+        assert wait_for(lambda: len(samples) > count + 5)
+        assert all(torque(second).values()), "an active follower gets torque back after the reconnect"
+    finally:
+        driver.close()
+        if second is not None:
+            assert not any(torque(second).values())
+            second.stop()

@@ -1,6 +1,6 @@
 """ArmDriver: the bus thread of the arm driver node (ROS-free).
 
-It owns one `Arm` and runs the control loop in its own thread:
+It owns one `Arm` (a fresh one from `arm_factory` for every connection) and runs the control loop in its own thread:
   read the full state (one Sync Read) -> publish callback -> [active follower] controller goal -> Sync Write.
 While inactive it still reads the arm once per `inactive_poll_s` so diagnostics stay current.
 
@@ -70,14 +70,19 @@ class JointSample:
 
 
 class ArmDriver:
-    def __init__(self, arm: ArmLike, units: UnitMap, settings: DriverSettings, controller: GoalController | None,
+    def __init__(self, arm_factory: Callable[[], ArmLike], units: UnitMap, settings: DriverSettings,
+                 controller: GoalController | None,
                  clock: Callable[[], float], on_sample: Callable[[JointSample], None] | None = None,
                  logger: logging.Logger | None = None) -> None:
         if settings.rate_hz <= 0:
             raise ValueError(f"rate_hz = {settings.rate_hz}, expected > 0")
         if settings.follower and controller is None:
             raise ValueError("a follower driver needs a GoalController")
-        self.arm = arm
+        # A fresh Arm per connection: an SDK port handler interrupted mid-transaction (cable pulled) can stay
+        # "busy" forever, so a reconnect must not reuse it.
+        self._arm_factory = arm_factory
+        self.arm = arm_factory()
+        arm = self.arm
         self.units = units
         self.settings = settings
         self.controller = controller
@@ -287,8 +292,8 @@ class ArmDriver:
         except MotorBusError as exc:
             self._on_failure(exc, port_failed=False)
             return
-        except (OSError, ValueError, KeyError) as exc:  # serial layer gone, or a garbage reading
-            self._on_failure(exc, port_failed=isinstance(exc, OSError))
+        except Exception as exc:  # noqa: BLE001 - serial layer gone (OSError, termios.error...) or garbage reading
+            self._on_failure(exc, port_failed=not isinstance(exc, (ValueError, KeyError)))
             return
         self.health.consecutive_failures = 0
         if now - self._last_motor_update >= 0.2:
@@ -296,7 +301,11 @@ class ArmDriver:
             self.health.motors = readings_from_state(state.temperatures, state.voltages, state.efforts,
                                                      state.effort_units, state.error_flags)
         self._motors_read_at = time.monotonic()
-        self.on_sample(JointSample(now, positions, velocities, efforts, goal))
+        try:
+            self.on_sample(JointSample(now, positions, velocities, efforts, goal))
+        except Exception as exc:  # noqa: BLE001 - e.g. publishing while ROS shuts down: the bus loop goes on
+            if not self._stop:
+                self.log.warning(f"publishing a sample failed: {exc}")
 
     def snapshot(self) -> DriverHealth:
         """A copy of the health record with the age of the last motor reading filled in."""
@@ -328,6 +337,7 @@ class ArmDriver:
             if self._stop:
                 return
             try:
+                self.arm = self._arm_factory()
                 self.arm.connect()
             except Exception as exc:  # noqa: BLE001 - keep retrying whatever the cause
                 self.health.last_error = f"reconnect attempt {self._backoff.attempts}: {type(exc).__name__}: {exc}"

@@ -130,8 +130,10 @@ class ArmDriverNode(LifecycleNode):
                                      bool(self._param("sim_default_calibration")))
         self._calibration_origin = choice.origin
         # The controller applies max_relative_target in ROS units; the Arm itself does not clamp again.
-        arm = Arm(definition, port, choice.calibration, max_relative_target=None)
-        self.units = UnitMap.from_modes(arm.norm_modes)
+        def make_arm() -> Arm:
+            return Arm(definition, port, choice.calibration, max_relative_target=None)
+
+        self.units = UnitMap.from_modes(definition.norm_modes)
         self.resolver = JointNameResolver(self.units.names, str(self._param("joint_prefix")))
         per_joint = [float(v) for v in self._param("max_relative_target_per_joint")]
         if per_joint == [0.0]:
@@ -151,7 +153,7 @@ class ArmDriverNode(LifecycleNode):
             min_voltage = 6.0 if definition.role == "follower" else 4.5
         self._limits = HealthLimits(float(self._param("temperature_warn_c")),
                                     float(self._param("temperature_error_c")), min_voltage)
-        self.driver = ArmDriver(arm, self.units, settings, controller if follower else None, self.now_s,
+        self.driver = ArmDriver(make_arm, self.units, settings, controller if follower else None, self.now_s,
                                 self._publish_sample, _RosLogger(self.get_logger()))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
