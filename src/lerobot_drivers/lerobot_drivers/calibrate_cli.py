@@ -64,12 +64,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="calibration root (default $HF_LEROBOT_CALIBRATION or "
                              "$HF_HOME/lerobot/calibration)")
     parser.add_argument("--force", action="store_true", help="recalibrate even if a file exists")
+    parser.add_argument("--min-packet-timeout-ms", type=float, default=0.0,
+                        help="floor for the motors' reply timeout (slow adapters, simulator on a loaded machine)")
     args = parser.parse_args(argv)
 
     definition = get_arm_definition(args.arm)
     target = calibration_file_path(definition, args.id, args.calibration_dir)
     existing = find_calibration_file(definition, args.id, args.calibration_dir)
-    arm = Arm(definition, args.port)
+    arm = Arm(definition, args.port, min_packet_timeout_ms=args.min_packet_timeout_ms)
     try:
         arm.connect(configure=False)
         if existing is not None and not args.force:
