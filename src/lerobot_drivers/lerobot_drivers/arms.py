@@ -13,7 +13,6 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lerobot_drivers.motors import dynamixel_tables, feetech_tables
 from lerobot_drivers.motors.bus import MotorBus

@@ -191,7 +191,7 @@ def test_dynamixel_hardware_error_flags():
 
 def test_silent_bus_then_reconnect():
     with ServoBusSimulator("so101_follower") as sim:
-        arm = Arm("so101_follower", sim.port, calibration_for(sim))
+        arm = Arm("so101_follower", sim.port, calibration_for(sim), min_packet_timeout_ms=100.0)
         arm.connect()
         sim.set_silent(True)
         with pytest.raises(MotorCommError, match="no status packet"):

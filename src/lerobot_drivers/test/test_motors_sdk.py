@@ -147,7 +147,7 @@ def test_absent_motor_fails_handshake_and_times_out():
     motors = dict(SO_MOTORS)
     motors["extra"] = Motor(9, "sts3215", DEG)
     with ServoBusSimulator("so101_follower") as sim:
-        bus = FeetechBus(sim.port, motors)
+        bus = FeetechBus(sim.port, motors, min_packet_timeout_ms=100.0)
         with pytest.raises(MotorHandshakeError, match=r"'extra' \(id 9\) did not answer ping"):
             bus.connect()
         assert not bus.is_connected
@@ -166,14 +166,14 @@ def test_wrong_model_number_fails_handshake():
     wrong["gripper"] = Motor(6, "xl330-m077", DEG)
     with ServoBusSimulator("koch_follower") as sim:
         with pytest.raises(MotorHandshakeError, match=r"gripper.*xl330-m077.*1190.*found model number 1200"):
-            DynamixelBus(sim.port, wrong).connect()
+            DynamixelBus(sim.port, wrong, min_packet_timeout_ms=SIM_TIMEOUT_MS).connect()
 
 
 @pytest.mark.parametrize("arm,bus_class,motors", [("so101_follower", FeetechBus, SO_MOTORS),
                                                   ("koch_follower", DynamixelBus, KOCH_MOTORS)])
 def test_corrupted_reply_error_names_port_motor_register(arm, bus_class, motors):
     with ServoBusSimulator(arm) as sim:
-        bus = bus_class(sim.port, motors)
+        bus = bus_class(sim.port, motors, min_packet_timeout_ms=SIM_TIMEOUT_MS)
         bus.connect()
         sim.set_fault("elbow_flex", "corrupt_reply")
         with pytest.raises(MotorCommError) as info:

@@ -1,5 +1,4 @@
 """The servo-bus simulator: wire formats, motor model, control channel, CLI."""
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,8 @@ import dynamixel_sdk as dxl
 import pytest
 import scservo_sdk as scs
 
+from lerobot_drivers.motors.dynamixel import DynamixelPortHandler
+from lerobot_drivers.motors.feetech import FeetechPortHandler
 from lerobot_drivers.sim import servo_protocols as wire
 from lerobot_drivers.sim.servo_bus_simulator import (
     MODEL_MAX_SPEED, ServoBusSimulator, SimMotorSpec, SimulatedMotor, send_command,
@@ -121,7 +122,8 @@ def test_hand_moves_limp_motor_in_normalized_frame(tmp_path):
 def test_silence_and_resume_over_control_socket(tmp_path):
     sock = str(tmp_path / "ctl.sock")
     with ServoBusSimulator("koch_leader", control_socket=sock) as sim:
-        port = dxl.PortHandler(sim.port)
+        port = DynamixelPortHandler(sim.port)  # the SDK's port I/O with a timeout floor for the loaded CI
+        port.min_packet_timeout_ms = 200.0
         ph = dxl.PacketHandler(2.0)
         assert port.openPort()
         assert ph.ping(port, 3)[1] == dxl.COMM_SUCCESS
@@ -151,7 +153,8 @@ def test_cli_first_line_is_a_pingable_port(tmp_path):
         port_path = proc.stdout.readline().strip()
         assert port_path.startswith("/dev/pts/")
         assert proc.stdout.readline().strip() == f"control_socket={sock}"
-        port = scs.PortHandler(port_path)
+        port = FeetechPortHandler(port_path)  # the SDK's port I/O with a timeout floor for the loaded CI
+        port.min_packet_timeout_ms = 200.0
         assert port.openPort()
         model, comm, error = scs.PacketHandler(0).ping(port, 6)
         assert (model, comm, error) == (777, scs.COMM_SUCCESS, 0)

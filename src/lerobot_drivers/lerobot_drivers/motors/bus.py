@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from lerobot_drivers.motors.errors import (
     MotorBusError, MotorCommError, MotorConfigError, MotorHandshakeError, MotorNotConnectedError, MotorStatusError,
 )
-from lerobot_drivers.motors.motor import Motor, MotorCalibration, MotorNormMode
+from lerobot_drivers.motors.motor import Motor, MotorCalibration
 from lerobot_drivers.motors.normalization import normalize_position, unnormalize_position
 
 logger = logging.getLogger(__name__)

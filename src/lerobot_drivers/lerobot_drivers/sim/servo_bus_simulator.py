@@ -43,7 +43,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lerobot_drivers.arms import ArmDefinition, get_arm_definition
 from lerobot_drivers.motors import dynamixel_tables, feetech_tables
