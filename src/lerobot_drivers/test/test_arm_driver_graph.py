@@ -232,6 +232,11 @@ def test_deactivate_turns_torque_off_and_activate_back_on(graph):
     count = len(probe.joint_states["follower"])
     assert not wait_for(lambda: len(probe.joint_states["follower"]) > count + 2, 1.0), \
         "an inactive driver must not publish joint_states"
+    # cleanup releases the bus (torque stays off); configure + activate bring it back.
+    assert probe.change_state(NODE, "cleanup")
+    assert "torque off, bus disconnected" in driver.output()
+    assert probe.change_state(NODE, "configure")
+    assert not any(sim.torque().values())
     assert probe.change_state(NODE, "activate")
     assert all(sim.torque().values())
     assert wait_for(lambda: len(probe.joint_states["follower"]) > count + 10, 10)
@@ -314,3 +319,18 @@ def test_sigint_turns_torque_off(graph):
     assert driver.popen.wait(15) == 0, driver.output()
     assert not any(sim.torque().values())
     assert "torque off, bus disconnected" in driver.output()
+
+
+def test_missing_calibration_on_real_hardware_tells_how_to_calibrate(tmp_path):
+    from lerobot_testing.processes import ManagedProcess
+
+    proc = ManagedProcess([sys.executable, "-m", "lerobot_drivers.nodes.arm_driver_node", "--ros-args",
+                           "-p", "port:=/dev/ttyACM7", "-p", "calibration_id:=lab_arm",
+                           "-p", f"calibration_dir:={tmp_path}", "-p", "autostart:=true"], tmp_path / "node.log")
+    try:
+        assert proc.popen.wait(60) == 1
+        out = proc.output()
+    finally:
+        proc.stop()
+    assert f"{tmp_path}/robots/so_follower/lab_arm.json" in out
+    assert "lerobot-calibrate --arm so101_follower --port /dev/ttyACM7 --id lab_arm" in out

@@ -260,7 +260,7 @@ class ArmDriver:
             self.health.rate_achieved_hz = self.stats.rate_hz(end)
             self.health.tick_p99_ms = self.stats.duration_percentile_ms(99)
             next_tick += period
-            if next_tick < end:  # fell behind (slow bus): do not try to catch up with a burst
+            if next_tick < end - period:  # more than a tick behind (slow bus, stall): no burst of catch-up ticks
                 next_tick = end
             self._wake.wait(max(0.0, next_tick - time.monotonic()))
             if self._wake.is_set():
