@@ -68,6 +68,8 @@ def test_feetech_sign_magnitude_on_the_wire(feetech):
     assert bus.read("Homing_Offset", "wrist_flex") == -1234
     with pytest.raises(MotorConfigError, match="wrist_flex.*Homing_Offset"):
         bus.write("Homing_Offset", "wrist_flex", 5000)  # does not fit in 11 bits
+    with pytest.raises(MotorConfigError, match="wrist_flex.*Goal_Velocity.*nan"):
+        bus.write("Goal_Velocity", "wrist_flex", float("nan"))
 
 
 def test_feetech_ignores_sdk_global_byte_order(feetech):

@@ -270,11 +270,14 @@ class MotorBus(ABC):
                                     self.apply_drive_mode, motor)
 
     def _encode_value(self, motor: str, register: str, value: float, normalize: bool, length: int) -> list[int]:
-        raw = self.unnormalize(motor, value) if (normalize and register in NORMALIZED_REGISTERS) else int(value)
         model = self.motors[motor].model
+        raw = None
         try:
+            raw = self.unnormalize(motor, value) if (normalize and register in NORMALIZED_REGISTERS) else int(value)
             return self._to_bytes(self._encode_sign(model, register, raw, length), length)
-        except ValueError as exc:
+        except (ValueError, OverflowError, TypeError) as exc:  # NaN/inf, out of range, not a number
+            if isinstance(exc, MotorConfigError):
+                raise
             raise MotorConfigError(f"port {self.port}: motor '{motor}' register {register}: cannot encode "
                                    f"value {value!r} (raw {raw}): {exc}") from None
 

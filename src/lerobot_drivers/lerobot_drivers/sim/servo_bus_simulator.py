@@ -19,9 +19,23 @@ model number, firmware version), and:
   (overload), low_voltage, overheat; bus-wide silence (stop answering entirely) and resume.
   Overheat/overload switch torque off, as the firmware's unloading/shutdown conditions do.
 
-Control: the Python API below, or a Unix socket of JSON lines (`control_socket=PATH`), one reply line per
-request, e.g. {"cmd": "move", "positions": {"shoulder_pan": 10.0}, "frame": "normalized"} -> {"ok": true}.
-Commands: ping, move, release, fault, clear_faults, silence, state, register, set_register.
+Control: the Python API below, or a Unix socket of JSON lines (`control_socket=PATH`, see `send_command`).
+Each request line is a JSON object with "cmd"; each gets one reply line {"ok": true, ...} or
+{"ok": false, "error": "..."}. Motors are named by motor name or id.
+    {"cmd": "ping"}                                   -> {"ok", "port", "motors": [names], "protocol"}
+    {"cmd": "move", "positions": {"shoulder_pan": 10.0, "gripper": 80.0},
+     "frame": "normalized"|"present"|"actual", "speed": ticks_per_s}   hand-move (default frame "present")
+        normalized = LeRobot units (degrees / 0..100) over the motor's Min/Max_Position_Limit registers
+        (i.e. the calibration written to the motors); present = raw Present_Position; actual = raw encoder.
+    {"cmd": "release", "motors": [names] (optional, default all)}       the hand lets go
+    {"cmd": "fault", "motor": "elbow_flex", "fault": one of FAULTS, "active": true|false}
+    {"cmd": "clear_faults", "motor": name (optional)}
+    {"cmd": "silence", "active": true|false}          stop answering the bus entirely / resume
+    {"cmd": "state"}                                  -> {"ok", "motors": {name: {id, model, actual, present,
+        goal, velocity, torque_enabled, homing_offset, hand_target, temperature, faults, min_limit,
+        max_limit, operating_mode, normalized}}}
+    {"cmd": "register", "motor": name, "register": "Goal_Position"}     -> {"ok", "value": int}
+    {"cmd": "set_register", "motor": name, "register": name, "value": int}   poke (test setup)
 
 CLI: `lerobot-servo-sim --arm so101_follower [--control-socket PATH]` prints the port path alone on the first
 line, then `control_socket=PATH` and a summary, and serves until SIGINT/SIGTERM.
