@@ -4,9 +4,10 @@
 #
 # lerobot 0.4.4 pins torch<2.11 / torchvision<0.26 / torchcodec, which on this Python would pull the CUDA builds,
 # so it is installed with --no-deps on top of a hand-picked set: torch 2.13.0 (the CPU wheel), torchvision 0.28.0
-# (a CUDA build whose C++ ops do not load; tests/oracle/tv_shim.py defines the op schemas it needs) and what
-# `lerobot.datasets.lerobot_dataset` imports. Video decoding goes through tests/oracle/tv_videoreader_shim.py
-# (a PyAV torchvision.io.VideoReader), so no system FFmpeg is needed.
+# (a CUDA build whose C++ ops do not load; tests/oracle/oracle_shims.py defines the op schemas it needs) and what
+# `lerobot.datasets.lerobot_dataset` imports. Video decoding goes through the PyAV torchvision.io.VideoReader
+# stand-in in tests/oracle/oracle_shims.py (video_backend="pyav"), so no system FFmpeg is needed.
+# Scripts using the oracle must `import oracle_shims` before anything imports torchvision or lerobot.
 #
 # Idempotent and fast when done: the venv stores the sha256 of this script and is rebuilt only when it changes.
 set -euo pipefail
@@ -29,12 +30,19 @@ if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$HASH" ]; the
     exit 0
 fi
 
-echo "--- setup_oracle: building $VENV (upstream lerobot 0.4.4 for compatibility tests)"
-rm -rf "$VENV"
-"$PYTHON_BIN" -m venv "$VENV"
+"$PYTHON_BIN" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || {
+    echo "setup_oracle: Python 3.11 is required (torch 2.13.0 CPU wheel, lerobot 0.4.4); $PYTHON_BIN is $("$PYTHON_BIN" -V 2>&1). Set PYTHON=/path/to/python3.11" >&2
+    exit 1
+}
+echo "--- setup_oracle: building $VENV (upstream lerobot 0.4.4 for compatibility tests, about 1-2 min)"
+# Build next to the target and swap it in at the end, so a process still using the old venv is not left with a
+# half-installed one (a venv invoked as <dir>/bin/python works from any directory name).
+BUILD="$VENV.build"
+rm -rf "$BUILD"
+"$PYTHON_BIN" -m venv "$BUILD"
 # pip warns once per package about the configured file:// mirror folders that lack it; hide only that noise.
 pip_install() {
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+    "$BUILD/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
         2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 pip_install "setuptools<80" wheel
@@ -46,7 +54,7 @@ pip_install "torch==2.13.0" "torchvision==0.28.0" "datasets>=4,<5" "huggingface-
 pip_install --no-deps "lerobot==0.4.4"
 
 # Prove the import chain works before stamping the venv as ready.
-PYTHONPATH="$WS/tests/oracle" HF_HUB_OFFLINE=1 "$VENV/bin/python" -c '
+PYTHONPATH="$WS/tests/oracle" HF_HUB_OFFLINE=1 "$BUILD/bin/python" -c '
 import oracle_shims  # noqa: F401  (torchvision op schemas + VideoReader, before lerobot)
 from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: F401
 import torch
@@ -54,4 +62,8 @@ assert torch.__version__.startswith("2.13.0"), torch.__version__
 assert not torch.cuda.is_available()
 print("oracle ready: lerobot 0.4.4, torch", torch.__version__)
 '
-echo "$HASH" > "$STAMP"
+echo "$HASH" > "$BUILD/.setup_oracle.sha256"
+OLD="$VENV.old.$$"
+if [ -e "$VENV" ]; then mv "$VENV" "$OLD"; fi
+mv "$BUILD" "$VENV"
+rm -rf "$OLD"
