@@ -10,7 +10,6 @@ at startup (no lifecycle manager needed).
 """
 from __future__ import annotations
 
-import signal
 import sys
 import time
 
@@ -18,6 +17,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -75,7 +75,7 @@ class ArmDriverNode(LifecycleNode):
         self.resolver: JointNameResolver | None = None
         self.units: UnitMap | None = None
         self._joint_state_pub = None
-        self._subscriptions = []
+        self._command_subscriptions = []  # (rclpy's Node keeps its own list in `_subscriptions`)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(float(self._param("diagnostics_period_s")),
                                                     self._publish_diagnostics)
@@ -106,7 +106,7 @@ class ArmDriverNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._joint_state_pub = self.create_lifecycle_publisher(JointState, "joint_states", 10)
         if self.driver.settings.follower:
-            self._subscriptions = [
+            self._command_subscriptions = [
                 self.create_subscription(JointState, "joint_commands", self._on_joint_commands, COMMAND_QOS),
                 self.create_subscription(JointTrajectory, "joint_trajectory", self._on_trajectory, PLAN_QOS),
                 self.create_subscription(ActionChunk, "action_chunk", self._on_action_chunk, PLAN_QOS),
@@ -186,9 +186,9 @@ class ArmDriverNode(LifecycleNode):
     def _release(self) -> None:
         """Torque off and disconnect, then drop the ROS entities of the configured state."""
         self.close_driver()
-        for sub in self._subscriptions:
+        for sub in list(self._command_subscriptions):
             self.destroy_subscription(sub)
-        self._subscriptions = []
+        self._command_subscriptions = []
         if self._joint_state_pub is not None:
             self.destroy_lifecycle_publisher(self._joint_state_pub)
             self._joint_state_pub = None
@@ -260,7 +260,7 @@ class ArmDriverNode(LifecycleNode):
     # ------------------------------------------------------------------ topics out
     def _publish_sample(self, sample: JointSample) -> None:
         publisher = self._joint_state_pub
-        if publisher is None or self.driver is None or not self.driver.active:
+        if publisher is None or self.driver is None or not self.driver.active or not self.context.ok():
             return
         msg = JointState()
         seconds = int(sample.stamp)
@@ -306,9 +306,9 @@ class _RosLogger:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    # SIGTERM (what process managers send) takes the same path as Ctrl-C: torque off, disconnect.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGINT and SIGTERM (what process managers send) both shut the context down and end spin(); the finally
+    # block below then switches torque off and disconnects.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.ALL)
     node = ArmDriverNode()
     exit_code = 0
     try:
