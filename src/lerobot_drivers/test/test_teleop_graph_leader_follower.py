@@ -106,3 +106,14 @@ def test_follower_holds_when_the_leader_stops_publishing(teleop):
         (positions(leader_sim), positions(follower_sim))
     assert positions(follower_sim)["shoulder_pan"] == pytest.approx(math.radians(-10.0), abs=FINAL_TOLERANCE)
     leader_sim.command(cmd="release")
+
+
+def test_sigterm_turns_the_follower_torque_off(teleop):
+    import signal
+
+    leader_sim, follower_sim, leader, follower, probe = teleop
+    assert all(follower_sim.torque().values())
+    follower.send_signal(signal.SIGTERM)  # what process managers (systemd, docker stop) send
+    assert follower.popen.wait(15) == 0, follower.output()
+    assert not any(follower_sim.torque().values())
+    assert leader.popen.poll() is None  # the leader is independent of the follower
