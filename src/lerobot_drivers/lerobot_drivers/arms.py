@@ -317,7 +317,15 @@ class Arm:
         self.definition.configure(self.bus, bool(self.bus.calibration))
 
     def disconnect(self, disable_torque: bool | None = None) -> None:
+        """Close the bus; torque off first unless `disable_torque` (default: the constructor's setting) is False."""
         self.bus.disconnect(self.disable_torque_on_disconnect if disable_torque is None else disable_torque)
+
+    def __enter__(self) -> "Arm":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.disconnect()
 
     def enable_torque(self, motors: list[str] | None = None) -> None:
         self.bus.enable_torque(motors)

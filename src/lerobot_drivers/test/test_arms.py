@@ -87,19 +87,18 @@ def test_so101_follower_connect_writes_calibration_and_configuration():
         assert arm.is_calibrated
         positions = arm.read_positions()
         assert positions["shoulder_pan"] == pytest.approx(0.0)  # present 2047 == mid (1047+3047)/2
+        assert list(positions) == NAMES
         arm.disconnect()
         assert all(sim.register(n, "Torque_Enable") == 0 for n in NAMES)
 
 
 def test_koch_follower_and_leader_configuration():
-    with ServoBusSimulator("koch_follower") as sim:
-        arm = Arm("koch_follower", sim.port, calibration_for(sim), min_packet_timeout_ms=SIM_TIMEOUT_MS)
-        arm.connect()
+    with ServoBusSimulator("koch_follower") as sim, \
+            Arm("koch_follower", sim.port, calibration_for(sim), min_packet_timeout_ms=SIM_TIMEOUT_MS) as arm:
         assert [sim.register(n, "Operating_Mode") for n in NAMES] == [4, 4, 4, 4, 4, 5]
         assert (sim.register("elbow_flex", "Position_P_Gain"), sim.register("elbow_flex", "Position_I_Gain"),
                 sim.register("elbow_flex", "Position_D_Gain")) == (1500, 0, 600)
         assert all(sim.register(n, "Return_Delay_Time") == 0 and sim.register(n, "Torque_Enable") == 1 for n in NAMES)
-        arm.disconnect()
     with ServoBusSimulator("koch_leader") as sim:
         arm = Arm("koch_leader", sim.port, calibration_for(sim), min_packet_timeout_ms=SIM_TIMEOUT_MS)
         arm.connect()
