@@ -375,9 +375,10 @@ def test_upstream_loads_edited_datasets(src_a, src_b, tmp_path):
     tools.delete_episodes(src_a, [1, 4], deleted, progress=False)
     merged = tmp_path / "merged"
     tools.merge_datasets([deleted, src_b], merged, progress=False)
+    upstream = oracle_env.read_many_with_upstream({"deleted": (deleted, None), "merged": (merged, None)})
     for root in (deleted, merged):
         ours = tl.read_items(root)
-        theirs = oracle_env.read_with_upstream(root, tag=root.name)
+        theirs = upstream[root.name]
         assert theirs.length == len(ours)
         assert theirs.num_episodes == read_info(root)["total_episodes"]
         for i, item in enumerate(ours):
@@ -404,5 +405,5 @@ def test_tools_accept_upstream_written_dataset(tmp_path):
     tools.delete_episodes(src, [0], out, progress=False)
     for new in range(n - 1):
         tl.assert_same_frames(tl.episode_items(out, new), tl.episode_items(src, new + 1), new_episode=new)
-    theirs = oracle_env.read_with_upstream(out, tag="up_deleted")
+    theirs = oracle_env.read_with_upstream(out)
     assert theirs.length == read_info(out)["total_frames"]

@@ -224,6 +224,16 @@ def _plan_tasks(refs: Sequence[EpisodeRef]) -> tuple[list[str], dict[int, dict[i
     return new_tasks, maps
 
 
+def _fsync_tree(root: Path) -> None:
+    paths = sorted(root.rglob("*"))
+    for p in [*(q for q in paths if q.is_file()), *(q for q in paths if q.is_dir()), root]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _partial_dir(dst: Path) -> Path:
     return dst.with_name(f"{dst.name}.partial-{os.getpid()}")
 
@@ -253,6 +263,7 @@ def compose_dataset(
     work.mkdir(parents=True)
     try:
         result = _compose_into(refs, work, base_info, force_reencode=force_reencode, progress=progress, desc=desc)
+        _fsync_tree(work)  # durable before it appears under its final name
         if dst.exists():
             dst.rmdir()  # empty (checked above)
         os.replace(work, dst)
@@ -455,7 +466,7 @@ def _merged_info(sources: Sequence[SourceDataset]) -> dict[str, Any]:
         merged = info["features"][key].setdefault("info", {})
         for enc_key in VIDEO_ENCODER_INFO_KEYS:
             values = [i.get(enc_key) for i in infos]
-            if any(k in i for i in infos for k in [enc_key]) and any(v != values[0] for v in values[1:]):
+            if any(v != values[0] for v in values[1:]):
                 merged[enc_key] = {} if enc_key == "video.extra_options" else None
     return info
 
