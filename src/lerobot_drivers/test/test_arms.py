@@ -202,3 +202,32 @@ def test_silent_bus_then_reconnect():
         arm.connect()
         assert set(arm.read_positions()) == set(NAMES)
         arm.disconnect()
+
+
+@pytest.mark.parametrize("arm_name", ["so101_follower", "koch_follower"])
+@pytest.mark.parametrize("fault,flags,comm_error", [
+    ("hardware_error", ("overload",), None),
+    ("overheat", ("overheat",), None),
+    ("low_voltage", ("input_voltage",), None),
+    ("no_reply", None, "no status packet"),
+    ("missing", None, "no status packet"),
+    ("corrupt_reply", None, "Incorrect status packet"),
+])
+def test_each_fault_gives_its_flag_or_error(arm_name, fault, flags, comm_error):
+    with ServoBusSimulator(arm_name) as sim:
+        arm = Arm(arm_name, sim.port, calibration_for(sim), min_packet_timeout_ms=100.0, num_read_retries=1)
+        arm.connect()
+        sim.set_fault("wrist_flex", fault)
+        if comm_error is None:
+            state = arm.read_state()
+            assert state.error_flags["wrist_flex"] == flags
+            assert all(state.error_flags[n] == () for n in NAMES if n != "wrist_flex")
+            shutdown = fault in ("hardware_error", "overheat")  # the firmware unloads the motor
+            assert sim.register("wrist_flex", "Torque_Enable") == (0 if shutdown else 1)
+        else:
+            with pytest.raises(MotorCommError, match=rf"port {sim.port}, motor 'wrist_flex' \(id 4\), "
+                                                     rf"register Present_Position.*{comm_error}"):
+                arm.read_positions()
+        sim.clear_faults()
+        assert set(arm.read_state().error_flags.values()) == {()}
+        arm.disconnect()

@@ -447,19 +447,26 @@ class ServoBusSimulator:
         self.packets_received = 0
         self.control_socket_path = control_socket
         self._master_fd = self._slave_fd = -1
-        self.port = ""
+        self._port = ""
         self._thread: threading.Thread | None = None
         self._stop_r = self._stop_w = -1
         self._server: socket.socket | None = None
         self._owns_socket_dir: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def port(self) -> str:
+        """Path of the pty slave (e.g. /dev/pts/3) to open with the SDK; exists between start() and stop()."""
+        if not self._port:
+            raise RuntimeError("ServoBusSimulator not started: call start() or use it as a context manager")
+        return self._port
+
     def start(self) -> "ServoBusSimulator":
         master, slave = os.openpty()
         tty.setraw(slave)
         os.set_blocking(master, False)
         self._master_fd, self._slave_fd = master, slave
-        self.port = os.ttyname(slave)
+        self._port = os.ttyname(slave)
         self._stop_r, self._stop_w = os.pipe()
         if self.control_socket_path is not None:
             if os.path.exists(self.control_socket_path):
