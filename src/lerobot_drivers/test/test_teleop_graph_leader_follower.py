@@ -19,7 +19,10 @@ pytestmark = pytest.mark.graph
 PARAMS = Path(__file__).resolve().parents[3] / "config" / "params"
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 FINAL_TOLERANCE = 0.02      # rad (about 1.1 degree); gripper fraction
-TRACKING_TOLERANCE = 0.15   # rad while the leader moves at ~0.6 rad/s (DDS + control tick + servo lag, loaded host)
+# While the leader moves at ~0.6 rad/s: DDS + one control tick + the servo's lag is ~0.04 rad. Stated tolerance:
+# median 0.06 rad, 90 % of the samples within 0.15 rad (the rest only bounds stalls of a heavily shared host).
+TRACKING_MEDIAN = 0.06
+TRACKING_P90 = 0.15
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,9 @@ def test_follower_tracks_the_leader(teleop):
             break
         time.sleep(0.02)
     assert len(errors) > 20, "the leader did not move long enough to measure tracking"
-    assert max(errors) < TRACKING_TOLERANCE, f"tracking error up to {max(errors):.3f} rad"
+    errors = sorted(errors)
+    median, p90 = errors[len(errors) // 2], errors[int(0.9 * (len(errors) - 1))]
+    assert median < TRACKING_MEDIAN and p90 < TRACKING_P90, f"median {median:.3f}, p90 {p90:.3f}, max {errors[-1]:.3f}"
     assert wait_for(lambda: max_error(positions(leader_sim), positions(follower_sim)) < FINAL_TOLERANCE, 5), \
         (positions(leader_sim), positions(follower_sim))
     moved = positions(follower_sim)

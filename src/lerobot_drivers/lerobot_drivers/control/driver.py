@@ -82,14 +82,13 @@ class ArmDriver:
         # "busy" forever, so a reconnect must not reuse it.
         self._arm_factory = arm_factory
         self.arm = arm_factory()
-        arm = self.arm
         self.units = units
         self.settings = settings
         self.controller = controller
         self.clock = clock
         self.on_sample = on_sample or (lambda sample: None)
         self.log = logger or logging.getLogger(__name__)
-        self.health = DriverHealth(arm=arm.name, port=arm.port, mode="follower" if settings.follower else "leader",
+        self.health = DriverHealth(arm=self.arm.name, port=self.arm.port, mode="follower" if settings.follower else "leader",
                                    rate_target_hz=settings.rate_hz)
         self.stats = LoopStats()
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
@@ -288,7 +287,9 @@ class ArmDriver:
                 if tick.clamped.any():
                     self.health.clamped_ticks += 1
                 if command_stamp is not None:
-                    self.command_latencies.append(self.clock() - command_stamp)
+                    latency = self.clock() - command_stamp
+                    with self._command_lock:  # snapshot() copies the deque from another thread
+                        self.command_latencies.append(latency)
         except MotorBusError as exc:
             self._on_failure(exc, port_failed=False)
             return
@@ -310,7 +311,8 @@ class ArmDriver:
     def snapshot(self) -> DriverHealth:
         """A copy of the health record with the age of the last motor reading filled in."""
         read_at = self._motors_read_at
-        latencies = np.array(self.command_latencies) * 1000.0
+        with self._command_lock:
+            latencies = np.array(self.command_latencies) * 1000.0
         p50, p99 = (np.percentile(latencies, [50, 99]).tolist() if latencies.size else (None, None))
         return replace(self.health, motors=dict(self.health.motors),
                        motors_age_s=None if read_at is None else time.monotonic() - read_at,

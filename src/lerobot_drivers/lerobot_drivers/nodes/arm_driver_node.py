@@ -129,6 +129,7 @@ class ArmDriverNode(LifecycleNode):
                                      str(self._param("calibration_id")), str(self._param("calibration_dir")),
                                      bool(self._param("sim_default_calibration")))
         self._calibration_origin = choice.origin
+        self._frame_id = str(self._param("frame_id"))
         # The controller applies max_relative_target in ROS units; the Arm itself does not clamp again.
         def make_arm() -> Arm:
             return Arm(definition, port, choice.calibration, max_relative_target=None)
@@ -265,7 +266,7 @@ class ArmDriverNode(LifecycleNode):
         msg = JointState()
         seconds = int(sample.stamp)
         msg.header.stamp.sec, msg.header.stamp.nanosec = seconds, int(round((sample.stamp - seconds) * 1e9)) % 10**9
-        msg.header.frame_id = str(self._param("frame_id"))
+        msg.header.frame_id = self._frame_id
         msg.name = list(self.resolver.ros_names)
         msg.position = sample.positions.tolist()
         msg.velocity = sample.velocities.tolist()
