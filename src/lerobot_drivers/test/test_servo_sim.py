@@ -43,6 +43,17 @@ def test_dynamixel_wire_format_crc_and_stuffing():
     assert ph.updateCRC(0, list(status), len(status) - 2) == status[-2] | (status[-1] << 8)
 
 
+def test_malformed_instruction_gets_no_reply_and_sim_keeps_serving():
+    with ServoBusSimulator("so101_follower") as sim:
+        port = FeetechPortHandler(sim.port)
+        port.min_packet_timeout_ms = 200.0
+        assert port.openPort()
+        port.writePort(wire.feetech_instruction(1, wire.INST_READ, b""))  # READ without address/length
+        model, comm, _ = scs.PacketHandler(0).ping(port, 1)
+        assert (model, comm) == (777, scs.COMM_SUCCESS)
+        port.closePort()
+
+
 def _motor(protocol="feetech", model="sts3215"):
     return SimulatedMotor(SimMotorSpec("m", 1, model, initial_actual=1000), protocol, 12.0, now=0.0)
 

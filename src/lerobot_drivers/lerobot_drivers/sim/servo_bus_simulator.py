@@ -543,7 +543,7 @@ class ServoBusSimulator:
         with self._lock:
             if self._silent:
                 return
-            replies = b"".join(self._handle(instr) for instr in self._parser.feed(data))
+            replies = b"".join(self._handle_safely(instr) for instr in self._parser.feed(data))
         if replies:
             self._send(replies)
 
@@ -592,6 +592,14 @@ class ServoBusSimulator:
         if motor is None or motor.faults & SILENT_FAULTS:
             return None
         return motor
+
+    def _handle_safely(self, instr: wire.Instruction) -> bytes:
+        """A malformed instruction (e.g. truncated parameters) gets no reply, like on a real bus."""
+        try:
+            return self._handle(instr)
+        except (IndexError, ValueError, KeyError) as exc:
+            logger.warning("servo sim: ignoring malformed instruction %s: %s", instr, exc)
+            return b""
 
     def _handle(self, instr: wire.Instruction) -> bytes:
         self.packets_received += 1
