@@ -829,16 +829,25 @@ def main(argv: list[str] | None = None) -> int:
                                  "koch_follower", "koch_leader"])
     parser.add_argument("--control-socket", default=None,
                         help="Unix socket path for JSON-line control (default: a fresh temp path)")
+    parser.add_argument("--link", default=None,
+                        help="also make this path a symlink to the port (a stable name for drivers, like udev's "
+                             "/dev/serial/by-id links); removed on exit")
     args = parser.parse_args(argv)
     socket_path = args.control_socket
     tmp_dir = None
     if socket_path is None:
         tmp_dir = tempfile.mkdtemp(prefix="lerobot-servo-sim-")
         socket_path = os.path.join(tmp_dir, "control.sock")
+    os.makedirs(os.path.dirname(os.path.abspath(socket_path)), exist_ok=True)
     sim = ServoBusSimulator(args.arm, control_socket=socket_path).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.link:
+        os.makedirs(os.path.dirname(os.path.abspath(args.link)), exist_ok=True)
+        if os.path.islink(args.link):
+            os.unlink(args.link)
+        os.symlink(sim.port, args.link)
     print(sim.port, flush=True)
     print(f"control_socket={socket_path}", flush=True)
     print(f"arm={args.arm} protocol={sim.protocol} motors=" +
@@ -848,6 +857,8 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         sim.stop()
+        if args.link and os.path.islink(args.link):
+            os.unlink(args.link)
         if tmp_dir is not None:
             try:
                 os.rmdir(tmp_dir)
