@@ -320,7 +320,8 @@ class VideoSegmentWorker(FrameWorker):
     def _on_frame(self, frame_hwc: np.ndarray) -> None:
         if self._container is None:
             raise EncoderError(f"{self.name}: frame received outside an episode")
-        frame = av.VideoFrame.from_ndarray(frame_hwc, format="rgb24")
+        # Zero-copy wrap of the (already private, C-contiguous) array; the encoder converts it to yuv420p.
+        frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
         frame.pts = self._frames
         frame.time_base = self._time_base
         self._container.mux(self._stream.encode(frame))
