@@ -297,3 +297,21 @@ def test_port_vanishes_and_comes_back(tmp_path):
         if second is not None:
             assert not any(torque(second).values())
             second.stop()
+
+
+def test_shutdown_torque_off_persists_through_a_flaky_motor(follower_sim):
+    import threading
+
+    sim = follower_sim
+    driver, resolver, samples = make_driver(sim, "so101_follower")
+    driver.configure()
+    driver.activate()
+    assert wait_for(lambda: len(samples) > 5)
+    sim.set_fault("wrist_flex", "no_reply")  # the motor misses every packet for a while
+    clear = threading.Timer(0.8, sim.clear_faults)
+    clear.start()
+    try:
+        driver.close()
+    finally:
+        clear.cancel()
+    assert not any(torque(sim).values()), torque(sim)

@@ -35,6 +35,7 @@ class ArmLike(Protocol):
     name: str
     port: str
     is_connected: bool
+    bus: object  # the MotorBus; used directly only to reopen the port for a last torque-off at shutdown
 
     def connect(self, configure: bool = True, handshake: bool = True) -> None: ...
     def disconnect(self, disable_torque: bool | None = None) -> None: ...
@@ -210,23 +211,38 @@ class ArmDriver:
             if not self.arm.is_connected and self.health.lifecycle != "unconfigured":
                 # Closing while reconnecting: one last try to reach the motors, only to switch torque off.
                 try:
-                    self.arm.connect(configure=False, handshake=False)
+                    self.arm.bus.connect(handshake=False)  # no calibration check: only torque off is wanted
                 except Exception:  # noqa: BLE001 - nothing else can be done without a bus
                     pass
             if self.arm.is_connected:
+                all_off = self._torque_off("shutdown")
                 try:
-                    self.arm.disconnect(disable_torque=True)
+                    # If a motor did not acknowledge, the bus makes one more attempt while disconnecting.
+                    self.arm.disconnect(disable_torque=not all_off)
                 except Exception as exc:  # noqa: BLE001 - shutdown must go on
                     self.log.error(f"disconnect failed (torque may still be on): {exc}")
             self._connected = False
             self.health.connected = False
             self.health.lifecycle = "unconfigured"
 
-    def _torque_off(self, why: str) -> None:
-        try:
-            self._retry(self.arm.disable_torque, f"{why}: torque off", 5)
-        except Exception as exc:  # noqa: BLE001
-            self.log.error(f"{why}: torque off failed: {exc}")
+    def _torque_off(self, why: str, budget_s: float = 3.0) -> bool:
+        """Torque off motor by motor, retrying each until it acknowledges or the time budget is spent.
+
+        Safety-critical, so more persistent than the bus's own disable_torque (which gives up on the remaining
+        motors when one write fails its retries). Returns True when every motor acknowledged."""
+        pending = list(self.units.names)
+        deadline = time.monotonic() + budget_s
+        last_error: Exception | None = None
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                try:
+                    self.arm.disable_torque([name])
+                    pending.remove(name)
+                except Exception as exc:  # noqa: BLE001 - keep trying the other motors
+                    last_error = exc
+        if pending:
+            self.log.error(f"{why}: torque off not acknowledged by {pending} within {budget_s} s: {last_error}")
+        return not pending
 
     # ------------------------------------------------------------------ commands (called from ROS callbacks)
     def submit_positions(self, command: JointPositionCommand, source_stamp: float | None = None) -> None:
