@@ -190,7 +190,7 @@ def test_dynamixel_hardware_error_flags():
 
 def test_silent_bus_then_reconnect():
     with ServoBusSimulator("so101_follower") as sim:
-        arm = Arm("so101_follower", sim.port, calibration_for(sim), min_packet_timeout_ms=100.0)
+        arm = Arm("so101_follower", sim.port, calibration_for(sim), min_packet_timeout_ms=SIM_TIMEOUT_MS)
         arm.connect()
         sim.set_silent(True)
         with pytest.raises(MotorCommError, match="no status packet"):
@@ -215,7 +215,7 @@ def test_silent_bus_then_reconnect():
 ])
 def test_each_fault_gives_its_flag_or_error(arm_name, fault, flags, comm_error):
     with ServoBusSimulator(arm_name) as sim:
-        arm = Arm(arm_name, sim.port, calibration_for(sim), min_packet_timeout_ms=100.0, num_read_retries=1)
+        arm = Arm(arm_name, sim.port, calibration_for(sim), min_packet_timeout_ms=SIM_TIMEOUT_MS, num_read_retries=1)
         arm.connect()
         sim.set_fault("wrist_flex", fault)
         if comm_error is None:

@@ -149,7 +149,7 @@ def test_absent_motor_fails_handshake_and_times_out():
     motors = dict(SO_MOTORS)
     motors["extra"] = Motor(9, "sts3215", DEG)
     with ServoBusSimulator("so101_follower") as sim:
-        bus = FeetechBus(sim.port, motors, min_packet_timeout_ms=100.0)
+        bus = FeetechBus(sim.port, motors, min_packet_timeout_ms=SIM_TIMEOUT_MS)
         with pytest.raises(MotorHandshakeError, match=r"'extra' \(id 9\) did not answer ping"):
             bus.connect()
         assert not bus.is_connected
