@@ -43,6 +43,12 @@ ORACLE_SCRIPT = textwrap.dedent('''
                               ("dynamixel", DynamixelMotorsBus, ["xl430-w250"] * 2 + ["xl330-m288"] * 4)):
         cal = {n: MotorCalibration(**c) for n, c in args[kind]["calibration"].items()}
         bus = cls(args[kind]["port"], motors(models), calibration=cal)
+        # Only timing is adjusted: a 200 ms floor on the reply timeout, as the simulator shares a loaded CI machine.
+        original = bus.port_handler.setPacketTimeout
+        def floored(packet_length, original=original, handler=bus.port_handler):
+            original(packet_length)
+            handler.packet_timeout = max(handler.packet_timeout, 200.0)
+        bus.port_handler.setPacketTimeout = floored
         bus.connect()
         bus.disable_torque(num_retry=3)
         bus.write_calibration(cal)
