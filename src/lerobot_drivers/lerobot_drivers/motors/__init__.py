@@ -3,8 +3,8 @@
 Public API:
 - `Motor(id, model, norm_mode)`, `MotorNormMode`, `MotorCalibration(id, drive_mode, homing_offset, range_min,
   range_max)` (LeRobot's records).
-- `FeetechBus(port, motors, calibration=None, baudrate=None, protocol_version=0)` and
-  `DynamixelBus(port, motors, calibration=None, baudrate=None)`, both `MotorBus`:
+- `FeetechBus(port, motors, calibration=None, baudrate=None, protocol_version=0, min_packet_timeout_ms=0)` and
+  `DynamixelBus(port, motors, calibration=None, baudrate=None, min_packet_timeout_ms=0)`, both `MotorBus`:
   connect(handshake=True), disconnect(disable_torque=True), ping, read, write, sync_read, sync_write,
   sync_read_registers, enable_torque, disable_torque, torque_disabled(), read_calibration,
   write_calibration, is_calibrated, set_half_turn_homings, record_ranges_of_motion, configure_motors.
