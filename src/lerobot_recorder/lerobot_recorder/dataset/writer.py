@@ -161,6 +161,15 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
+    """Columns of `table` in `schema` order and types (files written by other tools may order/type them
+    differently, e.g. upstream 0.4.4 stores int stats as int64)."""
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: columns {missing} are missing (expected the columns of the dataset features)")
+    return table.select(schema.names).cast(schema)
+
+
 def _read_parquet_table(path: Path) -> pa.Table:
     return pq.ParquetFile(path).read()
 
@@ -344,14 +353,15 @@ class LeRobotDatasetWriter:
         if not meta_files:
             return
         last_meta = meta_files[-1]
-        self._meta_table = _read_parquet_table(last_meta).cast(self._episodes_schema)
+        self._meta_table = _conform(_read_parquet_table(last_meta), self._episodes_schema, last_meta)
         last = self._meta_table.slice(self._meta_table.num_rows - 1).to_pylist()[0]
         self._meta_cursor = (int(last["meta/episodes/chunk_index"]), int(last["meta/episodes/file_index"]))
         self.total_episodes = int(last["episode_index"]) + 1
         self.total_frames = int(last["dataset_to_index"])
         self._data_cursor = (int(last["data/chunk_index"]), int(last["data/file_index"]))
-        pf = pq.ParquetFile(F.data_file_path(self.root, *self._data_cursor))
-        self._data_tables = [pf.read_row_group(i).cast(self._data_schema) for i in range(pf.num_row_groups)]
+        pf_path = F.data_file_path(self.root, *self._data_cursor)
+        pf = pq.ParquetFile(pf_path)
+        self._data_tables = [_conform(pf.read_row_group(i), self._data_schema, pf_path) for i in range(pf.num_row_groups)]
         for k in self._video_keys:
             frames = int(round(float(last[f"videos/{k}/to_timestamp"]) * self.fps))
             c, f = int(last[f"videos/{k}/chunk_index"]), int(last[f"videos/{k}/file_index"])
