@@ -23,12 +23,15 @@ def record_dataset(
     features: dict | None = None,
     robot_type: str = "so101",
     video_files_size_in_mb: float | None = None,
+    data_files_size_in_mb: float | None = None,
 ) -> Path:
     """Record `episodes` = [(synthetic episode id, length, task id), ...] with our writer: 2 video cameras,
     one image feature, 6-dof state and action."""
     kwargs: dict[str, Any] = {}
     if video_files_size_in_mb is not None:
         kwargs["video_files_size_in_mb"] = video_files_size_in_mb
+    if data_files_size_in_mb is not None:
+        kwargs["data_files_size_in_mb"] = data_files_size_in_mb
     writer = LeRobotDatasetWriter.create(
         root, fps=fps, features=features or syn.features(), robot_type=robot_type, fsync=False, **kwargs
     )

@@ -202,16 +202,21 @@ def test_merge_order_defines_task_order(src_a, src_b, tmp_path):
     assert read_tasks(out)[2] == syn.TASKS[2]
 
 
-def test_merge_rolls_video_files_at_size_limit(tmp_path, items_a):
-    small = tl.record_dataset(tmp_path / "small", tl.EPISODES_A[:3], video_files_size_in_mb=0.004)
+def test_merge_rolls_video_and_data_files_at_size_limits(tmp_path, items_a):
+    small = tl.record_dataset(tmp_path / "small", tl.EPISODES_A[:3], video_files_size_in_mb=0.004,
+                              data_files_size_in_mb=0.02)
     out = tmp_path / "merged_small"
     tools.merge_datasets([small, tl.record_dataset(tmp_path / "small2", tl.EPISODES_A[3:])], out, progress=False)
-    # The limit comes from the first dataset's info.json; segments larger than the rest of a file start new files.
-    assert read_info(out)["video_files_size_in_mb"] == 0.004
+    # The limits come from the first dataset's info.json; an episode that does not fit starts a new file.
+    info = read_info(out)
+    assert info["video_files_size_in_mb"] == 0.004 and info["data_files_size_in_mb"] == 0.02
     files = sorted(out.glob("videos/observation.images.front/*/*.mp4"))
     assert len(files) > 1
+    assert len(sorted(out.glob("data/*/*.parquet"))) > 1
     src = load_source(out)
     assert any(ep["videos/observation.images.front/from_timestamp"] == 0.0 for ep in src.episodes[1:])
+    assert any(ep["data/file_index"] > 0 for ep in src.episodes)
+    _check_structure(out, [e[1] for e in tl.EPISODES_A])
     for e in range(6):
         tl.assert_same_frames(tl.episode_items(out, e), items_a[e], new_episode=e)
 
@@ -368,15 +373,20 @@ def test_dataset_summary(src_a):
 # ---------------------------------------------------------------------------------------------- upstream oracle
 @pytest.mark.oracle
 def test_upstream_loads_edited_datasets(src_a, src_b, tmp_path):
-    """Upstream LeRobotDataset (0.4.4) loads the results of delete and merge and returns our reader's values."""
+    """Upstream LeRobotDataset (0.4.4) loads the results of delete, merge and split and returns our reader's
+    values (which the other tests compare with the source episodes)."""
     from oracle import oracle_env
 
     deleted = tmp_path / "deleted"
     tools.delete_episodes(src_a, [1, 4], deleted, progress=False)
     merged = tmp_path / "merged"
     tools.merge_datasets([deleted, src_b], merged, progress=False)
-    upstream = oracle_env.read_many_with_upstream({"deleted": (deleted, None), "merged": (merged, None)})
-    for root in (deleted, merged):
+    tools.split_dataset(merged, {"train": [0, 2, 5], "val": [1, 6]}, tmp_path / "split", progress=False)
+    val = tmp_path / "split" / "val"
+    upstream = oracle_env.read_many_with_upstream(
+        {"deleted": (deleted, None), "merged": (merged, None), "val": (val, None)}
+    )
+    for root in (deleted, merged, val):
         ours = tl.read_items(root)
         theirs = upstream[root.name]
         assert theirs.length == len(ours)

@@ -175,6 +175,11 @@ def _renumbered_table(
 ) -> pa.Table:
     n = table.num_rows
     old_tasks = table["task_index"].to_numpy()
+    unmapped = sorted({int(t) for t in old_tasks} - set(task_map))
+    if unmapped:
+        raise DatasetToolError(
+            f"episode rows use task_index {unmapped}, which are not among the episode's tasks in meta/episodes"
+        )
     new_tasks = np.fromiter((task_map[int(t)] for t in old_tasks), dtype=np.int64, count=n)
     columns = {name: table[name] for name in schema.names if name in table.column_names}
     missing = [name for name in schema.names if name not in columns]
