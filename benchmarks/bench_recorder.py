@@ -37,7 +37,7 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def interface_yaml(cameras: int, width: int, height: int, fps: int) -> str:
+def interface_yaml(cameras: int, width: int, height: int, fps: int, image_depth: int = 0) -> str:
     def sources(role: str) -> str:
         lines = []
         for arm in ARMS:
@@ -48,10 +48,11 @@ def interface_yaml(cameras: int, width: int, height: int, fps: int) -> str:
         transforms: {{default: rad2deg, gripper: {{scale: 100}}}}""")
         return "\n".join(lines)
 
+    qos = f"\n      qos: {{depth: {image_depth}}}" if image_depth else ""
     images = "\n".join(f"""    cam{i}:
       topic: /bench/cameras/cam{i}/image_raw
       height: {height}
-      width: {width}""" for i in range(cameras))
+      width: {width}{qos}""" for i in range(cameras))
     return f"""robot_type: bench_bimanual
 fps: {fps}
 observation:
@@ -207,6 +208,11 @@ def bench_live(args, work: Path, interface_path: Path) -> dict:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        if publisher is not None:
+            try:  # let it finish its stream and print what it published
+                publisher.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
         for proc in (publisher, recorder):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(2)
@@ -221,6 +227,8 @@ def bench_live(args, work: Path, interface_path: Path) -> dict:
     summary = match.group(0) if match else log[-2000:]
     delay = re.search(r"frame delay mean (\d+) ms max (\d+) ms", summary)
     drops = re.search(r"\[(.*?)\]; validation", summary)
+    streams = re.search(r"streams since start: (.*)", log)
+    published = re.search(r"published cameras=(\d+) joints=(\d+)", (work / "publisher.log").read_text())
     return {
         "frames": int(result.frames), "ticks": int(args.duration * args.fps), "saved": bool(result.saved),
         "dropped_ticks": int(args.duration * args.fps) - int(result.frames),
@@ -231,6 +239,9 @@ def bench_live(args, work: Path, interface_path: Path) -> dict:
         "encoder_backlog_max": max(backlog) if backlog else 0,
         "save_s": round(wall1 - end_of_episode, 2),
         "validation": "ok" if "validation ok" in summary else "FAILED",
+        "published_per_camera": int(published.group(1)) if published else None,
+        "published_per_joint_topic": int(published.group(2)) if published else None,
+        "received_since_start": streams.group(1) if streams else None,
     }
 
 
@@ -338,6 +349,7 @@ def main() -> None:
     parser.add_argument("--joint-hz", type=int, default=100)
     parser.add_argument("--vcodec", default="libsvtav1")
     parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--image-depth", type=int, default=0, help="camera QoS depth in the interface (0 = default)")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-bag", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -348,7 +360,7 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
     interface_path = work / "bench.yaml"
-    interface_path.write_text(interface_yaml(args.cameras, args.width, args.height, args.fps))
+    interface_path.write_text(interface_yaml(args.cameras, args.width, args.height, args.fps, args.image_depth))
     print(f"bench_recorder: {args.cameras} cameras {args.width}x{args.height}@{args.camera_hz}, 4 joint states "
           f"@{args.joint_hz} Hz, fps {args.fps}, codec {args.vcodec}, {os.cpu_count()} cores; work {work}")
     results = {}

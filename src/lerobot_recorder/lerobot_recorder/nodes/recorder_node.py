@@ -28,7 +28,7 @@ from typing import Any
 
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
@@ -83,6 +83,7 @@ class RecorderNode(LifecycleNode):
         self.declare_parameter("min_free_disk_mb", 512.0)
         self.declare_parameter("validate_episodes", True)
         self.declare_parameter("autostart", False)
+        self.declare_parameter("ingest_executor", "single")
 
         # Two locks so that message callbacks never wait for the writer (a save can take seconds):
         # _input_lock guards the frame assembler (add/poll), _lock the session state and the writer.
@@ -92,6 +93,9 @@ class RecorderNode(LifecycleNode):
         self._writer = None
         self._interface = None
         self._topic_subs = []
+        self._ingest_node = None
+        self._ingest_executor = None
+        self._ingest_thread: threading.Thread | None = None
         self._topic_stats: dict[str, _TopicStats] = {}
         self._reports: dict[int, EpisodeReport] = {}
         self._goal_busy = False
@@ -103,7 +107,6 @@ class RecorderNode(LifecycleNode):
         self._last_disk_check = 0.0
         self._last_log: dict[str, float] = {}
         self._cb = ReentrantCallbackGroup()
-        self._sub_cb = MutuallyExclusiveCallbackGroup()
         self._status_pub = None
         self._diag_pub = None
         self._rec_timers = []
@@ -137,12 +140,7 @@ class RecorderNode(LifecycleNode):
             self._interface.stream_specs(), self._interface.fps, self._writer, self._interface.frame_values,
             latency_s=p["latency_s"], reset_time_s=p["reset_time_s"], validate_episode=validator,
             first_episode_index=first_index)
-        for sub in self._interface.subscriptions():
-            self._topic_stats[sub.topic] = _TopicStats()
-            self._topic_subs.append(self.create_subscription(
-                rc.message_class(sub.msg_type), sub.topic,
-                lambda msg, topic=sub.topic: self._on_message(topic, msg), sub.qos.to_rclpy(),
-                callback_group=self._sub_cb))
+        self._start_ingest(p["ingest_executor"])
         self._status_pub = self.create_publisher(RecorderStatus, "~/status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rec_timers.append(self.create_timer(1.0 / max(p["status_rate_hz"], 0.1), self._publish_status,
@@ -212,10 +210,55 @@ class RecorderNode(LifecycleNode):
             self._loop_thread.join(timeout=30)
         self._loop_thread = None
 
-    def _teardown(self) -> None:
-        for sub in self._topic_subs:
-            self.destroy_subscription(sub)
+    def _start_ingest(self, kind: str) -> None:
+        """Subscriptions live on a hidden helper node spun by its own executor thread.
+
+        Hundreds of messages per second (joint states at 100 Hz per arm, several cameras) go through them; rclpy's
+        MultiThreadedExecutor is too slow for that on a small machine (DDS then overwrites unread samples), so
+        they get a single-threaded executor of their own (the C++ EventsExecutor by default), while goals,
+        services and timers stay on this lifecycle node."""
+        from rclpy.executors import SingleThreadedExecutor
+
+        if kind == "events":
+            from rclpy.experimental import EventsExecutor
+
+            executor = EventsExecutor(context=self.context)
+        elif kind == "single":
+            executor = SingleThreadedExecutor(context=self.context)
+        else:
+            raise ValueError(f"parameter ingest_executor must be 'events' or 'single', got {kind!r}")
+        node = rclpy.create_node(f"_{self.get_name()}_ingest", namespace=self.get_namespace(), context=self.context)
+        for sub in self._interface.subscriptions():
+            self._topic_stats[sub.topic] = _TopicStats()
+            self._topic_subs.append(node.create_subscription(
+                rc.message_class(sub.msg_type), sub.topic,
+                lambda msg, topic=sub.topic: self._on_message(topic, msg), sub.qos.to_rclpy()))
+        executor.add_node(node)
+        self._ingest_node, self._ingest_executor = node, executor
+        self._ingest_thread = threading.Thread(target=self._spin_ingest, name="recorder-ingest", daemon=True)
+        self._ingest_thread.start()
+
+    def _spin_ingest(self) -> None:
+        try:
+            self._ingest_executor.spin()
+        except Exception as exc:  # context shut down (Ctrl-C) or executor shutdown: nothing more to read
+            if self.context.ok():
+                self.get_logger().error(f"message ingest stopped: {exc!r}")
+
+    def _stop_ingest(self) -> None:
+        executor, node = self._ingest_executor, self._ingest_node
+        self._ingest_executor = self._ingest_node = None
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
+        if self._ingest_thread is not None:
+            self._ingest_thread.join(timeout=5.0)
+            self._ingest_thread = None
+        if node is not None:
+            node.destroy_node()
         self._topic_subs = []
+
+    def _teardown(self) -> None:
+        self._stop_ingest()
         for timer in self._rec_timers:
             self.destroy_timer(timer)
         self._rec_timers = []
@@ -237,7 +280,7 @@ class RecorderNode(LifecycleNode):
     def _params(self) -> dict[str, Any]:
         names = ["interface", "dataset_root", "repo_id", "use_videos", "vcodec", "reset_time_s", "episode_time_s",
                  "append", "latency_s", "status_rate_hz", "diagnostics_period_s", "warn_free_disk_mb",
-                 "min_free_disk_mb", "validate_episodes"]
+                 "min_free_disk_mb", "validate_episodes", "ingest_executor"]
         return {n: self.get_parameter(n).value for n in names}
 
     def _now_ns(self) -> int:
