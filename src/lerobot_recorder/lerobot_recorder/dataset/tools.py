@@ -582,8 +582,8 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
         ft = features[key]
         if ft["dtype"] == "video":
             path = video_file_path(src.root, key, int(row[f"videos/{key}/chunk_index"]), int(row[f"videos/{key}/file_index"]))
-            frames = decode_segment_frames(path, float(row[f"videos/{key}/from_timestamp"]), n, src.fps)
-            samples = np.stack([stats_mod.auto_downsample_hwc(frames[i]) for i in picks])
+            frames = decode_segment_frames(path, float(row[f"videos/{key}/from_timestamp"]), n, src.fps, keep=picks)
+            samples = np.stack([stats_mod.auto_downsample_hwc(f) for f in frames])
             out[key] = stats_mod.image_stats(samples)
         elif ft["dtype"] == "image":
             cells = table[key].to_pylist()

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import av
 import numpy as np
@@ -95,27 +95,36 @@ def read_segment(path: Path, from_ts: float, to_ts: float, n_frames: int, fps: i
     return seg, container
 
 
-def decode_segment_frames(path: Path, from_ts: float, n_frames: int, fps: int) -> list[np.ndarray]:
-    """RGB frames (H,W,3 uint8) of frames from_ts + i/fps, i < n_frames, matched to the nearest decoded frame."""
-    frames: list[np.ndarray] = []
+def iter_segment_frames(path: Path, from_ts: float, n_frames: int, fps: int) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield (i, decoded frame) for the frames at from_ts + i/fps, i < n_frames (nearest decoded frame), one at a
+    time so long episodes never sit in memory. Raises when the file holds fewer frames than that."""
+    count = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         tb = stream.time_base
         container.seek(int(round(from_ts / tb)), stream=stream, backward=True, any_frame=False)
         tol = 0.5 / fps
-        want = 0
         for frame in container.decode(stream):
-            t = float(frame.pts * tb)
-            target = from_ts + want / fps
-            if t < target - tol:
+            if float(frame.pts * tb) < from_ts + count / fps - tol:
                 continue
-            frames.append(frame.to_ndarray(format="rgb24"))
-            want += 1
-            if want >= n_frames:
-                break
-    if len(frames) != n_frames:
-        raise RuntimeError(f"{path}: decoded {len(frames)} frames from t={from_ts:.4f}s, expected {n_frames}")
-    return frames
+            yield count, frame
+            count += 1
+            if count >= n_frames:
+                return
+    raise RuntimeError(f"{path}: decoded {count} frames from t={from_ts:.4f}s, expected {n_frames}")
+
+
+def decode_segment_frames(
+    path: Path, from_ts: float, n_frames: int, fps: int, keep: Sequence[int] | None = None
+) -> list[np.ndarray]:
+    """RGB frames (H,W,3 uint8) of the segment; with `keep`, only those frame positions (in `keep` order)."""
+    wanted = None if keep is None else set(keep)
+    got: dict[int, np.ndarray] = {}
+    for i, frame in iter_segment_frames(path, from_ts, n_frames, fps):
+        if wanted is None or i in wanted:
+            got[i] = frame.to_ndarray(format="rgb24")
+    order = range(n_frames) if keep is None else keep
+    return [got[i] for i in order]
 
 
 def encoder_settings(feature_info: Mapping[str, Any]) -> tuple[str, str, dict[str, str]]:
@@ -129,15 +138,15 @@ def reencode_segment(
     src: Path, from_ts: float, n_frames: int, fps: int, feature_info: Mapping[str, Any], dst: Path
 ) -> None:
     """Decode n_frames from src at from_ts and encode them into a standalone mp4 (first frame a keyframe)."""
-    frames = decode_segment_frames(src, from_ts, n_frames, fps)
     encoder, pix_fmt, opts = encoder_settings(feature_info)
     with av.open(str(dst), "w") as out:
         stream = out.add_stream(encoder, rate=fps, options=opts)
         stream.pix_fmt = pix_fmt
-        stream.height, stream.width = frames[0].shape[:2]
         stream.time_base = Fraction(1, fps)
-        for i, rgb in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for i, frame in iter_segment_frames(src, from_ts, n_frames, fps):
+            if i == 0:
+                stream.height, stream.width = frame.height, frame.width
+            vf = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
             vf.pts = i
             vf.time_base = Fraction(1, fps)
             out.mux(stream.encode(vf))
