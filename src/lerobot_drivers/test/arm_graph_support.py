@@ -67,7 +67,9 @@ def start_driver(processes: list, tmp: Path, name: str, namespace: str, port: st
         args += ["--params-file", str(params_file)]
     args += ["-p", f"arm:={arm}", "-p", f"port:={port}",
             "-p", "sim_default_calibration:=true", "-p", "autostart:=true"]
-    for key, value in (parameters or {}).items():
+    # A reply-timeout floor: this shared host's load average reaches 30, when a simulator process can miss the
+    # SDK's ~50 ms reply window without any fault being injected.
+    for key, value in {"min_packet_timeout_ms": 100.0, **(parameters or {})}.items():
         if isinstance(value, bool):
             value = str(value).lower()
         args += ["-p", f"{key}:={value}"]

@@ -18,12 +18,11 @@ pytestmark = pytest.mark.graph
 
 PARAMS = Path(__file__).resolve().parents[3] / "config" / "params"
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
-FINAL_TOLERANCE = 0.02      # rad (about 1.1 degree); gripper fraction
-# While the leader moves at ~0.6 rad/s: DDS + one control tick + the servo's lag is ~0.04 rad. Stated tolerance:
-# median 0.06 rad, 90 % of the samples within 0.15 rad (the rest only bounds stalls of a heavily shared host).
-TRACKING_MEDIAN = 0.06
-TRACKING_P90 = 0.15
-
+# Stated tolerance: once the leader stops at a waypoint the follower settles within 0.02 rad (about 1.1 degree;
+# gripper: 0.02 of its opening) of it, and while the leader moves the follower never overshoots the leader's travel
+# by more than that. How closely it follows *during* motion is a latency figure, so it is measured by
+# benchmarks/bench_driver_latency.py rather than asserted here (timings on a shared host are noise).
+FINAL_TOLERANCE = 0.02
 
 @pytest.fixture(scope="module")
 def teleop(tmp_path_factory):
@@ -66,30 +65,36 @@ def max_error(a, b):
     return max(abs(a[n] - b[n]) for n in JOINTS)
 
 
+def to_ros(name, value):
+    return value / 100.0 if name == "gripper" else math.radians(value)
+
+
 def test_follower_tracks_the_leader(teleop):
     leader_sim, follower_sim, leader, follower, probe = teleop
     assert not any(leader_sim.torque().values()), "the SO leader must stay limp"
     assert all(follower_sim.torque().values())
-    start = positions(leader_sim)
-    targets = {"shoulder_pan": 25.0, "elbow_flex": 40.0, "wrist_roll": -30.0, "gripper": 20.0}  # LeRobot units
-    leader_sim.command(cmd="move", positions=targets, frame="normalized", speed=400.0)  # ticks/s, ~0.6 rad/s
-    errors = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        lead, follow = positions(leader_sim), positions(follower_sim)
-        errors.append(max_error(lead, follow))
-        if all(abs(lead[n] - (targets[n] / 100 if n == "gripper" else math.radians(targets[n]))) < 0.005
-               for n in targets):
-            break
-        time.sleep(0.02)
-    assert len(errors) > 20, "the leader did not move long enough to measure tracking"
-    errors = sorted(errors)
-    median, p90 = errors[len(errors) // 2], errors[int(0.9 * (len(errors) - 1))]
-    assert median < TRACKING_MEDIAN and p90 < TRACKING_P90, f"median {median:.3f}, p90 {p90:.3f}, max {errors[-1]:.3f}"
-    assert wait_for(lambda: max_error(positions(leader_sim), positions(follower_sim)) < FINAL_TOLERANCE, 5), \
-        (positions(leader_sim), positions(follower_sim))
-    moved = positions(follower_sim)
-    assert moved["shoulder_pan"] - start["shoulder_pan"] > 0.1  # it really moved
+    waypoints = [{"shoulder_pan": 25.0, "elbow_flex": 40.0, "wrist_roll": -30.0, "gripper": 20.0},  # LeRobot units
+                 {"shoulder_pan": -15.0, "shoulder_lift": -40.0, "wrist_flex": 35.0, "gripper": 70.0},
+                 {"shoulder_pan": 5.0, "elbow_flex": 10.0, "wrist_roll": 20.0}]
+    for waypoint in waypoints:
+        before = positions(leader_sim)
+        goal = {n: to_ros(n, v) for n, v in waypoint.items()}
+        leader_sim.command(cmd="move", positions=waypoint, frame="normalized", speed=600.0)  # ticks/s, ~0.9 rad/s
+        errors = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            lead, follow = positions(leader_sim), positions(follower_sim)
+            errors.append(max_error(lead, follow))
+            for name, target in goal.items():  # the follower stays on the leader's path: no overshoot
+                low, high = sorted((before[name], target))
+                assert low - FINAL_TOLERANCE <= follow[name] <= high + FINAL_TOLERANCE, \
+                    f"{name}: follower at {follow[name]:.3f} outside the leader's travel [{low:.3f}, {high:.3f}]"
+            if all(abs(lead[n] - goal[n]) < 0.005 for n in goal):
+                break
+            time.sleep(0.02)
+        assert all(abs(positions(leader_sim)[n] - goal[n]) < 0.005 for n in goal), "the leader did not arrive"
+        assert wait_for(lambda: max_error(positions(leader_sim), positions(follower_sim)) < FINAL_TOLERANCE, 10), \
+            (waypoint, positions(leader_sim), positions(follower_sim), f"error during motion up to {max(errors):.3f}")
     # The follower measures the leader -> goal latency from the leader's joint_states stamps.
     since = probe.now_s()
     assert wait_for(lambda: probe.status_value("/follower/arm_driver", "command latency p99 (ms)", since), 5)

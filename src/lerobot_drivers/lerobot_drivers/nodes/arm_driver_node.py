@@ -59,6 +59,7 @@ PARAMETERS = {
     "failures_before_reconnect": 3,
     "reconnect_max_s": 2.0,
     "connect_attempts": 5,
+    "min_packet_timeout_ms": 0.0,         # floor under the SDK's reply timeout (0 = SDK formula, ~50 ms)
 }
 
 
@@ -131,8 +132,11 @@ class ArmDriverNode(LifecycleNode):
         self._calibration_origin = choice.origin
         self._frame_id = str(self._param("frame_id"))
         # The controller applies max_relative_target in ROS units; the Arm itself does not clamp again.
+        min_packet_timeout_ms = float(self._param("min_packet_timeout_ms"))
+
         def make_arm() -> Arm:
-            return Arm(definition, port, choice.calibration, max_relative_target=None)
+            return Arm(definition, port, choice.calibration, max_relative_target=None,
+                       min_packet_timeout_ms=min_packet_timeout_ms)
 
         self.units = UnitMap.from_modes(definition.norm_modes)
         self.resolver = JointNameResolver(self.units.names, str(self._param("joint_prefix")))
