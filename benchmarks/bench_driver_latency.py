@@ -14,6 +14,8 @@ Figures:
 - tick duration p50/p99 (read + write, from the follower's diagnostics);
 - command latency p50/p99: leader joint_states header stamp -> the follower's Sync Write of the goal computed from
   that message (measured inside the follower on the shared node clock, reported on /diagnostics);
+- tracking error: |follower - leader| of shoulder_pan, the leader's joint_states interpolated at each follower
+  joint_states stamp (latency x speed + the servo's own lag);
 - references measured in the same run: the bare bus cost of the same tick (Arm.read_state + write_goal_positions
   in a tight loop in this process, no ROS) and the control period; figures are printed as ratios of those.
 Targets: loop >= 200 Hz, command latency p99 <= 15 ms.
@@ -68,6 +70,23 @@ def wiggle_leader(sim, stop: threading.Event) -> None:
         stop.wait(0.1)
 
 
+def tracking_errors(leader_msgs, follower_msgs, joint: str) -> list[float]:
+    """|follower - leader| of one joint, the leader interpolated at each follower joint_states stamp."""
+    import numpy as np
+
+    def series(msgs):
+        stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in msgs])
+        values = np.array([m.position[list(m.name).index(joint)] for _, m in msgs])
+        return stamps, values
+
+    if len(leader_msgs) < 2 or not follower_msgs:
+        return []
+    lead_t, lead_p = series(leader_msgs)
+    follow_t, follow_p = series(follower_msgs)
+    inside = (follow_t >= lead_t[0]) & (follow_t <= lead_t[-1])
+    return np.abs(follow_p[inside] - np.interp(follow_t[inside], lead_t, lead_p)).tolist()
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
@@ -105,8 +124,10 @@ def main() -> int:
         wiggler.start()
         time.sleep(2.0)  # warm-up: latency deque fills with steady-state values
         probe.joint_states["follower"].clear()
+        probe.joint_states["leader"].clear()
         time.sleep(args.seconds)
         follower_msgs = list(probe.joint_states["follower"])
+        leader_msgs = list(probe.joint_states["leader"])
         since = probe.now_s()
         wait_for(lambda: probe.status_value("/follower/arm_driver", "command latency p99 (ms)", since), 5)
         status = {kv.key: kv.value for kv in probe.latest_status("/follower/arm_driver").values}
@@ -130,6 +151,10 @@ def main() -> int:
               f"(target {period_ms:.2f} ms); tick duration p99 {status['tick duration p99 (ms)']} ms")
         print(f"leader -> follower command latency (leader stamp -> follower goal write): p50 {p50:.2f} ms, "
               f"p99 {p99:.2f} ms = {p50 / period_ms:.2f} / {p99 / period_ms:.2f} control periods")
+        tracking = tracking_errors(leader_msgs, follower_msgs, "shoulder_pan")
+        if tracking:
+            print(f"tracking error (follower vs leader at the same stamp, shoulder_pan moving up to ~1.2 rad/s (800 ticks/s)): "
+                  f"median {percentile(tracking, 50):.4f} rad, p99 {percentile(tracking, 99):.4f} rad")
         print(f"comm errors: {status['comm errors']}, reconnects: {status['reconnects']}")
         print(f"targets: loop >= 200 Hz: {'MET' if topic_rate >= 200 else 'MISSED'}; "
               f"p99 <= 15 ms: {'MET' if p99 <= 15 else 'MISSED'}")
