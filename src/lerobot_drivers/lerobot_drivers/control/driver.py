@@ -89,7 +89,8 @@ class ArmDriver:
         self.clock = clock
         self.on_sample = on_sample or (lambda sample: None)
         self.log = logger or logging.getLogger(__name__)
-        self.health = DriverHealth(arm=self.arm.name, port=self.arm.port, mode="follower" if settings.follower else "leader",
+        self.health = DriverHealth(arm=self.arm.name, port=self.arm.port,
+                                   mode="follower" if settings.follower else "leader",
                                    rate_target_hz=settings.rate_hz)
         self.stats = LoopStats()
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
