@@ -340,7 +340,8 @@ def test_malformed_inputs_give_diagnostics_and_skipped_frames(spawn, rclpy_conte
     assert values["topic /rt/follower/joint_states"]["non_monotonic"] == "1"
     assert values["topic /rt/leader/joint_states"]["invalid"] == "1"
     assert values["topic /rt/cameras/front/image_raw"]["invalid"] == "2"
-    assert int(values["topic /rt/follower/joint_states"]["observation.state ticks invalid"]) >= 1
+    # Ticks that would have used a rejected message are counted per stream (which ones depends on timing).
+    assert sum(int(v) for vals in values.values() for k, v in vals.items() if k.endswith("ticks invalid")) >= 1
     log = recorder.output()
     assert "/rt/follower/joint_states: non-finite values: elbow_flex=nan" in log
     assert "lacks joint(s) ['gripper']" in log

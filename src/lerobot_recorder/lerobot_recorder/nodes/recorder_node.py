@@ -83,7 +83,6 @@ class RecorderNode(LifecycleNode):
         self.declare_parameter("min_free_disk_mb", 512.0)
         self.declare_parameter("validate_episodes", True)
         self.declare_parameter("autostart", False)
-        self.declare_parameter("ingest_executor", "single")
 
         # Two locks so that message callbacks never wait for the writer (a save can take seconds):
         # _input_lock guards the frame assembler (add/poll), _lock the session state and the writer.
@@ -140,7 +139,7 @@ class RecorderNode(LifecycleNode):
             self._interface.stream_specs(), self._interface.fps, self._writer, self._interface.frame_values,
             latency_s=p["latency_s"], reset_time_s=p["reset_time_s"], validate_episode=validator,
             first_episode_index=first_index)
-        self._start_ingest(p["ingest_executor"])
+        self._start_ingest()
         self._status_pub = self.create_publisher(RecorderStatus, "~/status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._rec_timers.append(self.create_timer(1.0 / max(p["status_rate_hz"], 0.1), self._publish_status,
@@ -210,23 +209,16 @@ class RecorderNode(LifecycleNode):
             self._loop_thread.join(timeout=30)
         self._loop_thread = None
 
-    def _start_ingest(self, kind: str) -> None:
+    def _start_ingest(self) -> None:
         """Subscriptions live on a hidden helper node spun by its own executor thread.
 
         Hundreds of messages per second (joint states at 100 Hz per arm, several cameras) go through them; rclpy's
         MultiThreadedExecutor is too slow for that on a small machine (DDS then overwrites unread samples), so
-        they get a single-threaded executor of their own (the C++ EventsExecutor by default), while goals,
-        services and timers stay on this lifecycle node."""
+        they get a single-threaded executor of their own, while goals, services and timers stay on this
+        lifecycle node. (rclpy's experimental EventsExecutor received nothing when spun in a second thread.)"""
         from rclpy.executors import SingleThreadedExecutor
 
-        if kind == "events":
-            from rclpy.experimental import EventsExecutor
-
-            executor = EventsExecutor(context=self.context)
-        elif kind == "single":
-            executor = SingleThreadedExecutor(context=self.context)
-        else:
-            raise ValueError(f"parameter ingest_executor must be 'events' or 'single', got {kind!r}")
+        executor = SingleThreadedExecutor(context=self.context)
         node = rclpy.create_node(f"_{self.get_name()}_ingest", namespace=self.get_namespace(), context=self.context)
         for sub in self._interface.subscriptions():
             self._topic_stats[sub.topic] = _TopicStats()
@@ -280,7 +272,7 @@ class RecorderNode(LifecycleNode):
     def _params(self) -> dict[str, Any]:
         names = ["interface", "dataset_root", "repo_id", "use_videos", "vcodec", "reset_time_s", "episode_time_s",
                  "append", "latency_s", "status_rate_hz", "diagnostics_period_s", "warn_free_disk_mb",
-                 "min_free_disk_mb", "validate_episodes", "ingest_executor"]
+                 "min_free_disk_mb", "validate_episodes"]
         return {n: self.get_parameter(n).value for n in names}
 
     def _now_ns(self) -> int:
