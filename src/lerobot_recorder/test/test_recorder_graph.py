@@ -435,3 +435,58 @@ def test_sim_time_drives_the_frame_clock(spawn, rclpy_context, tmp_path):
     frames, first_ns, last_ns = windows[0]
     assert 1000 * rs.NS < first_ns < 1100 * rs.NS
     check_episode_contents(root, 0, rs.make_schedule(t0, 8.0), windows[0], "sim")
+
+
+def test_low_disk_space_stops_recording_cleanly(spawn, rclpy_context, tmp_path):
+    """Below min_free_disk_mb the episode in progress is saved and new goals are refused until space is back."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    interface = rs.write_interface(tmp_path)
+    root = tmp_path / "ds"
+    publisher = spawn(publisher_command(30.0), "publisher")
+    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0"), "recorder")
+    recorder.wait_for_output("recorder ready", timeout=60)
+    client = RecorderClient(rclpy_context)
+    set_params = client.node.create_client(SetParameters, "/recorder/set_parameters")
+
+    def set_min_free(mb: float) -> None:
+        value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=mb)
+        response = client.call(set_params, SetParameters.Request(parameters=[Parameter(name="min_free_disk_mb",
+                                                                                       value=value)]))
+        assert response.results[0].successful
+
+    try:
+        client.ready(recorder)
+        assert set_params.wait_for_service(timeout_sec=30)
+        publisher.wait_for_output("t0=", timeout=60)
+        handle, future = client.send("until the disk fills")
+        assert handle.accepted
+        client.wait(lambda: client.feedback and client.feedback[-1].frames > 10, 20, "frames")
+        set_min_free(1e12)  # more than any disk: "nearly full"
+        result = client.result(future).result
+        assert result.saved and result.reason == "disk nearly full"
+        client.spin_for(1.5)
+        refused, _ = client.send("refused", 1.0)
+        assert not refused.accepted
+        client.diagnostics.clear()
+        client.wait(lambda: any(s.name.endswith(": recorder") and s.level == DiagnosticStatus.ERROR and
+                                "disk nearly full" in s.message for d in client.diagnostics for s in d.status),
+                    10, "disk diagnostics")
+        set_min_free(1.0)
+        client.spin_for(1.5)
+        handle, future = client.send("space is back", 1.0)
+        assert handle.accepted and client.result(future).result.saved
+
+        # SIGINT during an episode: the node saves it while shutting down.
+        client.feedback.clear()
+        handle, future = client.send("interrupted")
+        client.wait(lambda: client.feedback and client.feedback[-1].frames > 10, 20, "frames of 'interrupted'")
+    finally:
+        client.close()
+    recorder.stop()
+    log = recorder.log_path.read_text(errors="replace")
+    assert "episode 2 saved (recorder shut down)" in log, log
+    validate(root)
