@@ -3,7 +3,8 @@
 Each process gets the command line launch_ros would give it (executable from `<prefix>/lib/<package>/`,
 `--ros-args` with node name, namespace, parameter files and remappings). Output lines are prefixed with the
 process name. Ctrl-C (SIGINT) or SIGTERM stops every process with SIGINT, so nodes run their shutdown path
-(drivers switch torque off), then SIGKILL after a grace period. When a `required` process exits, the rest are
+(drivers switch torque off) — nodes before plain processes such as simulators — then SIGKILL after a grace
+period. When a `required` process exits, the rest are
 stopped and the exit code is that process's.
 """
 from __future__ import annotations
@@ -97,17 +98,22 @@ class BringupRunner:
         return None
 
     def stop(self) -> None:
-        for popen in self.children.values():
-            if popen.poll() is None:
-                os.killpg(popen.pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for name, popen in self.children.items():
-            try:
-                popen.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self._say(f"{name} did not stop within {STOP_GRACE_S} s; killing it")
-                os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait()
+        """SIGINT to the ROS nodes first (drivers switch torque off while their bus is still there), then to the
+        plain processes (simulators); SIGKILL whatever outlives the grace period."""
+        is_node = {spec.name: spec.ros_node for spec in self.bringup.processes}
+        for layer in (True, False):
+            members = {n: p for n, p in self.children.items() if is_node[n] == layer}
+            for popen in members.values():
+                if popen.poll() is None:
+                    os.killpg(popen.pid, signal.SIGINT)
+            deadline = time.monotonic() + STOP_GRACE_S
+            for name, popen in members.items():
+                try:
+                    popen.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self._say(f"{name} did not stop within {STOP_GRACE_S} s; killing it")
+                    os.killpg(popen.pid, signal.SIGKILL)
+                    popen.wait()
         if self._log_file is not None:
             self._log_file.close()
 

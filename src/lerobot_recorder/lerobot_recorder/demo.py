@@ -126,9 +126,9 @@ def run(output: Path, episodes: int, episode_time_s: float, reset_time_s: float,
         runner.start()
         client = DemoClient()
         print("waiting for the simulated robot (arm drivers, camera, recorder) ...", flush=True)
-        if not client.spin_until(lambda: all(c > 10 for c in client.counts.values()), 90.0, alive):
+        if not client.spin_until(lambda: all(c > 10 for c in client.counts.values()), 120.0, alive):
             raise RuntimeError(f"robot topics did not start flowing: message counts {client.counts}; see {log_path}")
-        if not client.client.wait_for_server(timeout_sec=60.0):
+        if not client.client.wait_for_server(timeout_sec=120.0):
             raise RuntimeError(f"the recorder's /recorder/record_episode action is not available; see {log_path}")
         for index in range(episodes):
             print(f"episode {index + 1}/{episodes}: recording {episode_time_s:g} s "
