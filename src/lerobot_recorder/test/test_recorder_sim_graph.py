@@ -100,11 +100,18 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
             assert {r["task"] for r in rows} == {("reach the cube", "reach it again")[ep]}
             for key, stamps, values in (("observation.state", follower_stamps, follower_values),
                                         ("action", leader_stamps, leader_values)):
+                # The test's own best-effort subscription may miss messages the recorder got on a busy machine,
+                # so most rows (not all) must be found; every row found must come from the episode's time span.
+                # (An arm at rest repeats values: any identical message stamped within the episode will do.)
+                found = 0
                 for row in rows:
-                    # (An arm at rest repeats values: any identical message stamped within the episode will do.)
                     hits = stamps[(values == np.asarray(row[key])).all(axis=1)]
+                    if hits.size == 0:
+                        continue
+                    found += 1
                     in_window = hits[(hits >= first_ns - 10**8) & (hits <= last_ns)]
-                    assert in_window.size, f"{key} row {row['frame_index']} matches no message of the episode"
+                    assert in_window.size, f"{key} row {row['frame_index']} is a message from outside the episode"
+                assert found >= 0.5 * len(rows), f"{key}: only {found}/{len(rows)} rows match received messages"
             image = rows[0]["observation.images.front"]
             assert image.shape == (3, 240, 320)
     finally:
