@@ -26,7 +26,7 @@ HERE = Path(__file__).parent
 def recorder_command(interface: Path, root: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "lerobot_recorder.nodes.recorder_node", "--ros-args",
             "-p", f"interface:={interface}", "-p", f"dataset_root:={root}", "-p", "autostart:=true",
-            "-p", "latency_s:=1.0", *[a for p in extra for a in ("-p", p)]]
+            "-p", "latency_s:=2.0", *[a for p in extra for a in ("-p", p)]]
 
 
 def wait_for(predicate, timeout: float, executor=None, what: str = "condition"):
@@ -108,7 +108,7 @@ def test_live_recording_equals_bag_conversion(spawn, rclpy_context, tmp_path):
     bag = rs.write_bag(tmp_path / "bag", schedule, storage="mcap")
     converted_root = tmp_path / "converted"
     conversion = convert_bags([bag], load_interface(interface_path), converted_root, task="parity task",
-                              vcodec="libsvtav1", progress=False, latency_s=1.0)
+                              vcodec="libsvtav1", progress=False, latency_s=2.0)
     assert len(conversion.saved_episodes) == 1
 
     live = pq.read_table(live_root / "data/chunk-000/file-000.parquet").to_pandas()
