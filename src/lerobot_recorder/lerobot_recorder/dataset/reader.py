@@ -312,6 +312,9 @@ class LeRobotDatasetReader:
         tolerance_s: allowed |video frame time - query time| and delta rounding error (upstream default 1e-4).
         return_uint8: cameras as uint8 CHW instead of float32 in [0, 1].
         output: "numpy" (default) or "torch" (tensors; 0-d for scalars, bool masks).
+        max_open_video_files: video decoders kept open (least recently used are closed).
+        decoder_threads: FFmpeg threads per video decoder (1 suits random access and DataLoader workers;
+            0 lets FFmpeg choose, which helps a single process reading sequentially).
     """
 
     def __init__(
@@ -323,6 +326,7 @@ class LeRobotDatasetReader:
         return_uint8: bool = False,
         output: str = "numpy",
         max_open_video_files: int = 16,
+        decoder_threads: int = 1,
     ) -> None:
         if output not in ("numpy", "torch"):
             raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
@@ -336,7 +340,7 @@ class LeRobotDatasetReader:
         self.episodes = self._check_episodes(episodes)
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps is not None else None
         self.delta_indices = self._delta_indices(self.delta_timestamps) if self.delta_timestamps else None
-        self._videos = VideoDecoderPool(max_open_files=max_open_video_files)
+        self._videos = VideoDecoderPool(max_open_files=max_open_video_files, threads=decoder_threads)
         self._load_data()
 
     # ---------------------------------------------------------------- construction
