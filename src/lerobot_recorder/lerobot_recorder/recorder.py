@@ -30,6 +30,9 @@ from lerobot_recorder.alignment import (
 
 log = logging.getLogger(__name__)
 
+# A clock going back by more than this (a restarted simulation) starts a new frame grid.
+CLOCK_JUMP_NS = NS_PER_S
+
 
 class RecorderState(IntEnum):
     IDLE = 0
@@ -186,14 +189,20 @@ class RecordingSession:
         self._pending_samples: list[Sample] = []
         self._plan: list[EpisodeWindow] = []
         self._attempts = 0
+        self._last_now_ns: int | None = None
+        self._clock_jumped = False
         self.frame_errors = 0
 
     # ---------------------------------------------------------------------------------------------- input
     def _ensure_assembler(self, now_ns: int) -> FrameAssembler:
-        if self.assembler is None or (self.assembler.clock and now_ns < self.assembler.clock.start_ns):
-            # First use, or the clock jumped back (a simulation restarted): a new grid from here.
+        jumped_back = self._last_now_ns is not None and now_ns < self._last_now_ns - CLOCK_JUMP_NS
+        if self.assembler is None or jumped_back:
+            # First use, or the clock jumped back (a simulation restarted, a bag replayed from its start):
+            # buffered messages belong to the old timeline, so a new grid starts here.
             self.assembler = FrameAssembler(
                 self.streams, grid_clock(self.fps, now_ns), self.latency_s, self.buffer_capacity)
+            self._clock_jumped = jumped_back
+        self._last_now_ns = now_ns
         return self.assembler
 
     def add_sample(self, sample: Sample):
@@ -286,6 +295,12 @@ class RecordingSession:
     def process(self, results: Iterable[TickResult], now_ns: int) -> list[EpisodeReport]:
         """Route evaluated ticks to the current episode and move the state machine (also used by bag_convert)."""
         reports: list[EpisodeReport] = []
+        if self._clock_jumped:
+            self._clock_jumped = False
+            if self.state == RecorderState.RECORDING and self.episode is not None:
+                # Its remaining ticks would be on the old timeline: keep what was recorded.
+                log.warning("the clock jumped back; ending the episode in progress")
+                reports.append(self.save(now_ns, "clock jumped back"))
         for result in results:
             reports.extend(self._finish_if_ended(result.time_ns, now_ns))
             self._begin_planned(result.time_ns)

@@ -201,3 +201,21 @@ def test_delete_saved_episodes_and_keep_recording(tmp_path):
     meta = DatasetMeta(rig.root)
     assert meta.total_episodes == 1 and meta.tasks == ["again"]
     assert not any(p.name.startswith("ds.delete") for p in tmp_path.iterdir())
+
+
+def test_clock_jumping_back_ends_the_episode_and_starts_a_new_grid(tmp_path):
+    rig = Rig(tmp_path)
+    rig.now = T0
+    rig.run_until(T0 + 300 * MS)
+    rig.session.begin(EpisodeGoal("before the restart"), rig.now)
+    rig.run_until(rig.now + 700 * MS)
+    frames = rig.session.episode.frames
+    assert frames > 10
+    old_grid = rig.session.assembler
+    # A simulation restarts: its clock is 5 s earlier; the episode keeps what it had and is saved.
+    reports = rig.session.advance(T0 - 5 * rs.NS)
+    assert len(reports) == 1 and reports[0].saved and reports[0].reason == "clock jumped back"
+    assert reports[0].frames == frames
+    assert rig.session.assembler is not old_grid and rig.session.state == RecorderState.IDLE
+    assert rig.session.assembler.clock.next_time_ns >= T0 - 5 * rs.NS
+    rig.writer.close()
