@@ -218,3 +218,26 @@ def test_video_with_frames_missing(ds):
     assert first.file == rel and first.episode == 0 and first.index == 10
     assert "no frame at" in first.message
     assert any("frames missing from the span" in p.message and p.episode == 0 for p in frames)
+
+
+def test_column_types_and_names(ds):
+    path = ds / FIRST_DATA
+    table = pq.read_table(path)
+    i = table.column_names.index("action")
+    as_f64 = pa.array(np.asarray(table.column("action").to_pylist(), dtype=np.float64).tolist(), pa.list_(pa.float64(), 6))
+    table = table.set_column(i, "action", as_f64).append_column("debug", pa.array(np.zeros(table.num_rows)))
+    pq.write_table(table, path)
+    report = validate_dataset(ds)
+    types = _only(report, "data.types")[0]
+    assert types.file == FIRST_DATA and "'action'" in types.message and "float32" in types.message
+    cols = _only(report, "data.columns")[0]
+    assert "debug" in cols.message
+
+
+def test_episode_points_at_wrong_data_file(ds):
+    meta = sorted(ds.glob("meta/episodes/*/*.parquet"))
+    target = next(m for m in meta if 0 in pq.read_table(m).column("episode_index").to_pylist())
+    row = pq.read_table(target).column("episode_index").to_pylist().index(0)
+    _edit_column(target, "data/file_index", row, 1)
+    p = _only(validate_dataset(ds), "data.episode")[0]
+    assert p.episode == 0 and p.file == FIRST_DATA and "points at data file (0, 1)" in p.message
