@@ -381,7 +381,11 @@ def main() -> None:
                 if realtime:
                     args.append("--realtime")
                 print(f"  writing: {name} {mode} ...", flush=True)
-                results[f"{name} {mode}"] = run_worker(python, args, f"{name} {mode}")
+                r = results[f"{name} {mode}"] = run_worker(python, args, f"{name} {mode}")
+                print(f"    {r['frames_per_s']:.1f} frames/s, RTF {r['realtime_factor']:.2f}, "
+                      f"save->durable {r['save_to_durable_s']:.2f} s, CPU {r['cpu_s']:.1f} s, "
+                      f"peak RSS {r['peak_rss_mb']:.0f} MB, dropped {r['dropped_frames']}, late {r['late_frames']}",
+                      flush=True)
 
         print("\n== write (one episode) ==")
         print_write_table(results)
