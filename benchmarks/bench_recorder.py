@@ -37,7 +37,8 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def interface_yaml(cameras: int, width: int, height: int, fps: int, image_depth: int = 0) -> str:
+def interface_yaml(cameras: int, width: int, height: int, fps: int, image_depth: int = 0,
+                   image_reliable: bool = False) -> str:
     def sources(role: str) -> str:
         lines = []
         for arm in ARMS:
@@ -48,7 +49,8 @@ def interface_yaml(cameras: int, width: int, height: int, fps: int, image_depth:
         transforms: {{default: rad2deg, gripper: {{scale: 100}}}}""")
         return "\n".join(lines)
 
-    qos = f"\n      qos: {{depth: {image_depth}}}" if image_depth else ""
+    qos_items = ([f"depth: {image_depth}"] if image_depth else []) + (["reliability: reliable"] if image_reliable else [])
+    qos = f"\n      qos: {{{', '.join(qos_items)}}}" if qos_items else ""
     images = "\n".join(f"""    cam{i}:
       topic: /bench/cameras/cam{i}/image_raw
       height: {height}
@@ -350,6 +352,7 @@ def main() -> None:
     parser.add_argument("--vcodec", default="libsvtav1")
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--image-depth", type=int, default=0, help="camera QoS depth in the interface (0 = default)")
+    parser.add_argument("--image-reliable", action="store_true", help="reliable camera QoS in the interface")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-bag", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -360,7 +363,8 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
     interface_path = work / "bench.yaml"
-    interface_path.write_text(interface_yaml(args.cameras, args.width, args.height, args.fps, args.image_depth))
+    interface_path.write_text(interface_yaml(args.cameras, args.width, args.height, args.fps, args.image_depth,
+                                              args.image_reliable))
     print(f"bench_recorder: {args.cameras} cameras {args.width}x{args.height}@{args.camera_hz}, 4 joint states "
           f"@{args.joint_hz} Hz, fps {args.fps}, codec {args.vcodec}, {os.cpu_count()} cores; work {work}")
     results = {}

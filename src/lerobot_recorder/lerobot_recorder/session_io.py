@@ -63,7 +63,8 @@ def open_dataset_writer(
     features = interface_features(interface, use_videos)
     if append:
         if not (root / "meta" / "info.json").exists():
-            raise FileNotFoundError(f"append: {root} is not a dataset (no meta/info.json); set append false to create it")
+            raise FileNotFoundError(
+                f"append: {root} is not a dataset (no meta/info.json); set append false to create it")
         writer = LeRobotDatasetWriter.open(root)
         _check_same_features(root, writer.info, features, interface.fps)
         return writer, int(writer.total_episodes)

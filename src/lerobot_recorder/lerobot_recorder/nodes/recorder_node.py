@@ -298,8 +298,10 @@ class RecorderNode(LifecycleNode):
             for sample in samples:
                 if sample.error:
                     stats.invalid[sample.error[:120]] += 1
-                    self._log_throttled(f"invalid:{sample.key}:{sample.error[:80]}", f"rejected message on {topic} ({sample.key}): "
-                                        f"{sample.error}; frames that would use it are skipped")
+                    self._log_throttled(
+                        f"invalid:{sample.key}:{sample.error[:80]}",
+                        f"rejected message on {topic} ({sample.key}): {sample.error}; "
+                        "frames that would use it are skipped")
                 if session.add_sample(sample) == DropReason.NON_MONOTONIC:
                     stats.non_monotonic += 1
                     self._log_throttled(f"nonmono:{topic}", f"{topic} ({sample.key}): header.stamp {sample.stamp_ns} "
@@ -444,8 +446,11 @@ class RecorderNode(LifecycleNode):
         if report is None:
             goal_handle.abort()
             return RecordEpisode.Result(episode_index=-1, saved=False, reason="error: episode lost")
+        reason = report.reason
+        if report.saved and report.validation_ok is False:  # the episode is kept; say what the check found
+            reason += f"; validation FAILED: {report.validation_message}"
         result = RecordEpisode.Result(
-            episode_index=report.episode_index, frames=report.frames, saved=report.saved, reason=report.reason)
+            episode_index=report.episode_index, frames=report.frames, saved=report.saved, reason=reason)
         if report.reason == "canceled" or (goal_handle.is_cancel_requested and not report.saved):
             goal_handle.canceled()
         elif report.reason.startswith("error"):
@@ -499,7 +504,8 @@ class RecorderNode(LifecycleNode):
                 response.success = False
                 response.episode_index = -1
                 response.total_episodes = session.next_episode_index if session else 0
-                response.message = (f"cannot remove a saved episode while {session.state.name if session else 'unconfigured'}")
+                state_name = session.state.name if session else "UNCONFIGURED"
+                response.message = f"cannot remove a saved episode while {state_name}"
                 return response
             # No episode in progress: remove a saved one (the dataset is rebuilt without it, then reopened).
             try:
