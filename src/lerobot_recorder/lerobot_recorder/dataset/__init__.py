@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LeRobotDatasetWriter", "VideoEncoderConfig", "EpisodeSummary", "FrameValidationError"]
+_WRITER_NAMES = ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError", "EpisodeSaveError", "recover")
+_VIDEO_NAMES = ("VideoEncoderConfig", "EncoderError", "EncoderStalledError")
+
+__all__ = [*_WRITER_NAMES, *_VIDEO_NAMES]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError"):
+    if name in _WRITER_NAMES:
         from . import writer
 
         return getattr(writer, name)
-    if name == "VideoEncoderConfig":
+    if name in _VIDEO_NAMES:
         from . import video
 
-        return video.VideoEncoderConfig
+        return getattr(video, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
