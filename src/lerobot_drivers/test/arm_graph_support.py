@@ -72,6 +72,9 @@ def start_driver(processes: list, tmp: Path, name: str, namespace: str, port: st
     for key, value in {"min_packet_timeout_ms": 100.0, **(parameters or {})}.items():
         if isinstance(value, bool):
             value = str(value).lower()
+        elif isinstance(value, (list, tuple)):
+            value = "[" + ",".join(str(v) for v in value) + "]"
+
         args += ["-p", f"{key}:={value}"]
     for source, target in (remappings or {}).items():
         args += ["-r", f"{source}:={target}"]
@@ -88,6 +91,7 @@ class Probe:
     context: object
     node: object = None
     joint_states: dict[str, list] = field(default_factory=dict)
+    joint_goals: dict[str, list] = field(default_factory=dict)
     diagnostics: list = field(default_factory=list)
     _publishers: dict = field(default_factory=dict)
 
@@ -102,6 +106,9 @@ class Probe:
             received = self.joint_states.setdefault(ns, [])
             self.node.create_subscription(JointState, f"/{ns}/joint_states",
                                           lambda msg, r=received: r.append((time.monotonic(), msg)), 100)
+            goals = self.joint_goals.setdefault(ns, [])
+            self.node.create_subscription(JointState, f"/{ns}/joint_goals",
+                                          lambda msg, r=goals: r.append((time.monotonic(), msg)), 100)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 50)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)

@@ -17,7 +17,7 @@ from arm_graph_support import Probe, level, start_driver, start_sim, wait_for  #
 pytestmark = pytest.mark.graph
 
 NODE = "/follower/arm_driver"
-CAP = 0.03  # max_relative_target of the driver under test, rad per control tick
+CAP = 0.03  # max_relative_target of shoulder_pan (the other joints are not limited), rad per control tick
 OK, ERROR = 0, 2
 
 
@@ -34,7 +34,8 @@ def graph(tmp_path_factory):
     try:
         sim = start_sim(processes, tmp, "so101_follower", "follower_sim")
         driver = start_driver(processes, tmp, "follower_driver", "follower", sim.port, "so101_follower",
-                              {"max_relative_target": CAP, "command_timeout_s": 0.4, "rate_hz": 100.0})
+                              {"max_relative_target_per_joint": [CAP, 0.0, 0.0, 0.0, 0.0, 0.0],
+                               "command_timeout_s": 0.4, "rate_hz": 100.0})
         probe = Probe(context).start(["follower"])
         assert wait_for(lambda: len(probe.joint_states["follower"]) > 10, 30), driver.output()
         yield sim, driver, probe
@@ -57,27 +58,60 @@ def joint_command(names, positions, stamp=None):
     return msg
 
 
-def stream_commands(probe, names, positions, duration_s, rate_hz=50.0):
-    """Publish the same command repeatedly, like a teleop source."""
+def stream_commands(probe, names, positions, duration_s, rate_hz=50.0, until=None, settle_s=0.3):
+    """Publish the same command repeatedly, like a teleop source, for duration_s or, with `until`, until that
+    predicate has held for settle_s (at most 20 s: a loaded host may need far longer than the nominal time)."""
     import time
 
     from sensor_msgs.msg import JointState
 
     pub = probe.publisher(JointState, "/follower/joint_commands")
     probe.wait_for_subscriber("/follower/joint_commands")
-    end = time.monotonic() + duration_s
+    start = time.monotonic()
+    end = start + (20.0 if until is not None else duration_s)
+    held_since = None
     while time.monotonic() < end:
         pub.publish(joint_command(names, positions))
         time.sleep(1.0 / rate_hz)
+        if until is not None and time.monotonic() - start >= duration_s:
+            if until():
+                held_since = held_since or time.monotonic()
+                if time.monotonic() - held_since >= settle_s:
+                    return
+            else:
+                held_since = None
 
 
-def samples_since(probe, t0_monotonic, joint):
-    """(stamp seconds, position) of /follower/joint_states received after t0 for one joint."""
+def samples_since(probe, t0_monotonic, joint, topic="joint_states"):
+    """(stamp seconds, position) of /follower/<topic> received after t0 for one joint."""
     out = []
-    for received, msg in list(probe.joint_states["follower"]):
+    for received, msg in list(getattr(probe, topic)["follower"]):
         if received >= t0_monotonic:
             out.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, msg.position[msg.name.index(joint)]))
     return out
+
+
+FOLLOW_TOLERANCE_RAD = 0.1
+
+
+def assert_on_time(probe, received_from, joint, expected, window):
+    """The executed command is on schedule, and the arm follows it.
+
+    Schedule (exact, independent of host load): every goal the driver wrote in the window, published on
+    joint_goals with the time it was computed for, equals expected(that time) within 1e-3 rad.
+    Following (physical): 90 % of the joint_states readings lie within FOLLOW_TOLERANCE_RAD of expected(stamp);
+    on an idle host the error is one tick plus the servo's 30 ms lag (0.016 rad at 0.4 rad/s), the margin is for
+    a shared host where the simulator process waits for a CPU.
+    """
+    goals = [(t, g) for t, g in samples_since(probe, received_from, joint, "joint_goals")
+             if window[0] <= t <= window[1]]
+    assert len(goals) >= 5, f"only {len(goals)} goals written while the motion ran"
+    late = [(round(t - window[0], 3), round(g - expected(t), 5)) for t, g in goals if abs(g - expected(t)) > 1e-3]
+    assert not late, f"goals off schedule (t, error): {late[:5]}"
+    readings = [(t, p) for t, p in samples_since(probe, received_from, joint) if window[0] <= t <= window[1]]
+    off = [(round(t - window[0], 3), round(p - expected(t), 4)) for t, p in readings
+           if abs(p - expected(t)) > FOLLOW_TOLERANCE_RAD]
+    assert len(off) <= 0.1 * len(readings), f"{len(off)}/{len(readings)} readings off (t, error): {off[:5]}"
 
 
 def test_joint_states_published_in_ros_units(graph):
@@ -99,7 +133,9 @@ def test_clamp_limits_a_large_jump(graph):
     sim, driver, probe = graph
     start = sim.rad("shoulder_pan")
     target = start + 0.6
-    streamer = threading.Thread(target=stream_commands, args=(probe, ["shoulder_pan"], [target], 2.0))
+    arrived = lambda: abs(sim.rad("shoulder_pan") - target) < 0.01  # noqa: E731
+    streamer = threading.Thread(target=stream_commands, args=(probe, ["shoulder_pan"], [target], 0.5),
+                                kwargs={"until": arrived})
     streamer.start()
     gaps = []
     while streamer.is_alive():
@@ -118,7 +154,7 @@ def test_watchdog_holds_on_stale_commands(graph):
 
     sim, driver, probe = graph
     target = sim.rad("elbow_flex") - 0.2
-    stream_commands(probe, ["elbow_flex"], [target], 1.0)
+    stream_commands(probe, ["elbow_flex"], [target], 0.5, until=lambda: abs(sim.rad("elbow_flex") - target) < 0.01)
     since = probe.now_s()
     assert wait_for(lambda: probe.status_value(NODE, "command source", since) == "stale_hold", 10), \
         probe.latest_status(NODE)
@@ -175,17 +211,10 @@ def test_joint_trajectory_is_executed_on_time(graph):
     def expected(t):
         return float(np.interp(t - t0, [0.0, 1.0, 1.5], [start, start + 0.4, start + 0.2]))
 
-    samples = samples_since(probe, received_from, "wrist_flex")
-    before = [p for t, p in samples if t < t0 - 0.05]
-    during = [(t, p) for t, p in samples if t0 <= t <= t0 + 2.0]
-    assert before and len(during) > 50, f"{len(before)} samples before, {len(during)} during"
-    assert max(abs(p - start) for p in before) < 0.01, "moved before the trajectory's start stamp"
-    # Stated tolerance: one control tick (10 ms) plus the servo's 30 ms lag at 0.4 rad/s is 0.016 rad; the median
-    # must stay within 0.025 rad and 95 % of the samples within 0.05 rad. The max (0.1 rad) only allows for the
-    # scheduling hiccups of a heavily shared CI host (a 0.1 s stall at 0.4 rad/s is 0.04 rad).
-    errors = np.array([abs(p - expected(t)) for t, p in during])
-    worst = f"max error {errors.max():.3f} rad at t={during[int(np.argmax(errors))][0] - t0:.2f}"
-    assert np.median(errors) < 0.025 and np.percentile(errors, 95) < 0.05 and errors.max() < 0.1, worst
+    goals_before = [g for t, g in samples_since(probe, received_from, "wrist_flex", "joint_goals") if t < t0]
+    assert goals_before, "no goals written before the trajectory's start stamp"
+    assert max(abs(g - start) for g in goals_before) < 1e-3, "moved before the trajectory's start stamp"
+    assert_on_time(probe, received_from, "wrist_flex", expected, window=(t0, t0 + 2.0))
     assert sim.rad("wrist_flex") == pytest.approx(start + 0.2, abs=0.01)
     since = probe.now_s()
     assert wait_for(lambda: probe.status_value(NODE, "command source", since) == "trajectory_done", 5)
@@ -214,14 +243,10 @@ def test_action_chunk_is_executed_from_rtc_delay_row(graph):
     received_from = time.monotonic()
     pub.publish(chunk)
     time.sleep(1.6)
-    samples = samples_since(probe, received_from, "wrist_roll")
     times = t0 + np.arange(horizon) * period
     # Row `delay` applies at t0 + delay * period; before that the arm glides from where it was.
-    during = [(t, p) for t, p in samples if times[delay] + 0.02 <= t <= times[-1]]
-    assert len(during) > 30
-    errors = np.array([abs(p - float(np.interp(t, times, rows[:, 4]))) for t, p in during])
-    # Same stated tolerance as the trajectory test (the ramp runs at 0.32 rad/s).
-    assert np.median(errors) < 0.025 and np.percentile(errors, 95) < 0.05 and errors.max() < 0.1, errors.max()
+    assert_on_time(probe, received_from, "wrist_roll", lambda t: float(np.interp(t, times, rows[:, 4])),
+                   window=(times[delay], times[-1]))
     assert sim.rad("wrist_roll") == pytest.approx(rows[-1, 4], abs=0.01)
 
 
@@ -307,7 +332,8 @@ def test_recovers_after_the_bus_stops_answering(graph):
     assert wait_for(lambda: len(samples_since(probe, resumed, "gripper")) > 20, 10)
     # Commanding works again after the reconnect.
     target = sim.rad("shoulder_pan") - 0.15
-    stream_commands(probe, ["shoulder_pan"], [target], 1.0)
+    stream_commands(probe, ["shoulder_pan"], [target], 0.5,
+                    until=lambda: abs(sim.rad("shoulder_pan") - target) < 0.01)
     assert sim.rad("shoulder_pan") == pytest.approx(target, abs=0.01)
     assert all(sim.torque().values())
 

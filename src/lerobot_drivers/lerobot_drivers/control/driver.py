@@ -61,7 +61,8 @@ class DriverSettings:
 
 @dataclass(frozen=True)
 class JointSample:
-    """One tick's reading in ROS units (arm joint order); goal is what was written this tick (None if nothing)."""
+    """One tick's reading in ROS units (arm joint order), stamped at the middle of the bus read; goal is what was
+    written this tick, computed for that same stamp (None when nothing was written)."""
 
     stamp: float
     positions: np.ndarray
@@ -200,8 +201,9 @@ class ArmDriver:
                 self._torque_off("deactivate")
         self._wake.set()
 
-    def close(self) -> None:
-        """Stop the thread, torque off and disconnect. Never raises; safe to call twice."""
+    def close(self) -> bool:
+        """Stop the thread, torque off and disconnect. Never raises; safe to call twice.
+        Returns True when every motor acknowledged torque off (False: the bus was unreachable)."""
         self._stop = True
         self._active = False
         self._wake.set()
@@ -215,6 +217,7 @@ class ArmDriver:
                     self.arm.bus.connect(handshake=False)  # no calibration check: only torque off is wanted
                 except Exception:  # noqa: BLE001 - nothing else can be done without a bus
                     pass
+            all_off = False
             if self.arm.is_connected:
                 all_off = self._torque_off("shutdown")
                 try:
@@ -222,9 +225,11 @@ class ArmDriver:
                     self.arm.disconnect(disable_torque=not all_off)
                 except Exception as exc:  # noqa: BLE001 - shutdown must go on
                     self.log.error(f"disconnect failed (torque may still be on): {exc}")
+            was_configured = self.health.lifecycle != "unconfigured"
             self._connected = False
             self.health.connected = False
             self.health.lifecycle = "unconfigured"
+        return all_off or not was_configured
 
     def _torque_off(self, why: str, budget_s: float = 3.0) -> bool:
         """Torque off motor by motor, retrying each until it acknowledges or the time budget is spent.
@@ -239,10 +244,14 @@ class ArmDriver:
                 try:
                     self.arm.disable_torque([name])
                     pending.remove(name)
-                except Exception as exc:  # noqa: BLE001 - keep trying the other motors
+                except MotorBusError as exc:  # no/corrupt reply: keep trying, this motor and the others
                     last_error = exc
+                except Exception as exc:  # noqa: BLE001 - the port itself is gone (EIO): retrying cannot help
+                    last_error = exc
+                    deadline = 0.0
+                    break
         if pending:
-            self.log.error(f"{why}: torque off not acknowledged by {pending} within {budget_s} s: {last_error}")
+            self.log.error(f"{why}: torque off not acknowledged by {pending}: {last_error}")
         return not pending
 
     # ------------------------------------------------------------------ commands (called from ROS callbacks)
@@ -257,6 +266,19 @@ class ArmDriver:
 
     # ------------------------------------------------------------------ the bus thread
     def _run(self) -> None:
+        # The bus thread must outlive any bug or surprise below it: a dead thread would leave the arm holding its
+        # last goal with nobody watching. Log, pause briefly, go on.
+        while not self._stop:
+            try:
+                self._loop()
+            except Exception as exc:  # noqa: BLE001
+                try:
+                    self.log.error(f"bus thread: unexpected {type(exc).__name__}: {exc}; continuing")
+                except Exception:  # noqa: BLE001 - not even logging works: still keep the loop alive
+                    pass
+                time.sleep(0.1)
+
+    def _loop(self) -> None:
         next_tick = time.monotonic()
         while not self._stop:
             if not self._connected:
@@ -285,8 +307,10 @@ class ArmDriver:
 
     def _tick(self) -> None:
         try:
+            before = self.clock()
             state = self.arm.read_state()
-            now = self.clock()
+            # The reading is from inside the transaction: stamp it at the middle, not at its (possibly late) end.
+            now = 0.5 * (before + self.clock())
             positions = self.units.dict_to_ros(state.positions)
             velocities = self.units.dict_to_ros(state.velocities)
             efforts = np.array([state.efforts[name] for name in self.units.names], dtype=float)

@@ -76,6 +76,7 @@ class ArmDriverNode(LifecycleNode):
         self.resolver: JointNameResolver | None = None
         self.units: UnitMap | None = None
         self._joint_state_pub = None
+        self._joint_goal_pub = None
         self._command_subscriptions = []  # (rclpy's Node keeps its own list in `_subscriptions`)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(float(self._param("diagnostics_period_s")),
@@ -107,6 +108,9 @@ class ArmDriverNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._joint_state_pub = self.create_lifecycle_publisher(JointState, "joint_states", 10)
         if self.driver.settings.follower:
+            # What was actually sent to the motors each tick (after the clamp), stamped with the time it was
+            # computed for: the executed command, for debugging, timing checks and recording.
+            self._joint_goal_pub = self.create_lifecycle_publisher(JointState, "joint_goals", 10)
             self._command_subscriptions = [
                 self.create_subscription(JointState, "joint_commands", self._on_joint_commands, COMMAND_QOS),
                 self.create_subscription(JointTrajectory, "joint_trajectory", self._on_trajectory, PLAN_QOS),
@@ -159,7 +163,7 @@ class ArmDriverNode(LifecycleNode):
         self._limits = HealthLimits(float(self._param("temperature_warn_c")),
                                     float(self._param("temperature_error_c")), min_voltage)
         self.driver = ArmDriver(make_arm, self.units, settings, controller if follower else None, self.now_s,
-                                self._publish_sample, _RosLogger(self.get_logger()))
+                                self._publish_sample, _RosLogger(self))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -194,18 +198,21 @@ class ArmDriverNode(LifecycleNode):
         for sub in list(self._command_subscriptions):
             self.destroy_subscription(sub)
         self._command_subscriptions = []
-        if self._joint_state_pub is not None:
-            self.destroy_lifecycle_publisher(self._joint_state_pub)
-            self._joint_state_pub = None
+        for publisher in (self._joint_state_pub, self._joint_goal_pub):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._joint_state_pub = self._joint_goal_pub = None
 
     def close_driver(self) -> None:
         if self.driver is not None:
-            self.driver.close()
+            torque_off = self.driver.close()
             self.driver = None
+            message = ("torque off, bus disconnected" if torque_off else
+                       "bus released, but torque off was NOT confirmed by every motor (bus unreachable)")
             if self.context.ok():  # after SIGINT the context is gone and /rosout with it
-                self.get_logger().info("torque off, bus disconnected")
+                (self.get_logger().info if torque_off else self.get_logger().error)(message)
             else:
-                print("arm_driver: torque off, bus disconnected", flush=True)
+                print(f"arm_driver: {message}", flush=True)
 
     # ------------------------------------------------------------------ topics in
     def _accepting(self, topic: str) -> bool:
@@ -276,6 +283,10 @@ class ArmDriverNode(LifecycleNode):
         msg.velocity = sample.velocities.tolist()
         msg.effort = sample.efforts.tolist()
         publisher.publish(msg)
+        goal_publisher = self._joint_goal_pub
+        if sample.goal is not None and goal_publisher is not None:
+            goal = JointState(header=msg.header, name=msg.name, position=sample.goal.tolist())
+            goal_publisher.publish(goal)
 
     def _publish_diagnostics(self) -> None:
         driver = self.driver
@@ -295,19 +306,31 @@ class ArmDriverNode(LifecycleNode):
 
 
 class _RosLogger:
-    """Adapts the rclpy logger to the `logging.Logger` calls the ROS-free driver makes."""
+    """Adapts the rclpy logger to the `logging.Logger` calls the ROS-free driver makes. After the context shut
+    down (SIGINT) /rosout is gone, so the last messages of the shutdown path go to stderr instead."""
 
-    def __init__(self, logger) -> None:
-        self._logger = logger
+    def __init__(self, node: LifecycleNode) -> None:
+        self._node = node
+        self._logger = node.get_logger()
+
+    # One rclpy call site per severity: rclpy refuses a call site whose severity changes between calls.
+    def _ros_ok(self, level: str, msg: str) -> bool:
+        if self._node.context.ok():
+            return True
+        print(f"[{level}] [{self._node.get_name()}]: {msg}", file=sys.stderr, flush=True)
+        return False
 
     def info(self, msg: str) -> None:
-        self._logger.info(msg)
+        if self._ros_ok("INFO", msg):
+            self._logger.info(msg)
 
     def warning(self, msg: str) -> None:
-        self._logger.warn(msg)
+        if self._ros_ok("WARN", msg):
+            self._logger.warn(msg)
 
     def error(self, msg: str) -> None:
-        self._logger.error(msg)
+        if self._ros_ok("ERROR", msg):
+            self._logger.error(msg)
 
 
 def main(args: list[str] | None = None) -> int:
@@ -328,6 +351,12 @@ def main(args: list[str] | None = None) -> int:
             rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception as exc:
+        # A signal can shut the context down while spin() is between two waits, which then fails on the dead
+        # context instead of raising ExternalShutdownException: that is still a normal shutdown.
+        if rclpy.ok():
+            raise
+        print(f"arm_driver: spin ended by {type(exc).__name__} ({exc}) during shutdown", file=sys.stderr, flush=True)
     finally:
         node.close_driver()   # torque off + disconnect, whatever happened above
         node.destroy_node()
