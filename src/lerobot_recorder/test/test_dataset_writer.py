@@ -461,3 +461,21 @@ def test_add_frame_after_failed_worker_abandons_episode(tmp_path):
         s = record(w, 1, 5, "ok", feats, rng)
         assert s.episode_index == 1 and s.dataset_from_index == 4
     assert len(decode_levels(root / "videos/observation.images.front/chunk-000/file-000.mp4")) == 9
+
+
+def test_rewrite_limit_starts_new_data_files_before_the_size_limit(tmp_path):
+    """Data/meta files are rewritten at each save; past rewrite_limit_mb they stop taking episodes."""
+    feats = features(cams=(), image_cams=())
+    rng = np.random.default_rng(6)
+    root = tmp_path / "ds"
+    with LeRobotDatasetWriter.create(root, FPS, feats, use_videos=False, rewrite_limit_mb=0.0005) as w:
+        assert w.data_files_size_in_mb == 100
+        sums = [record(w, ep, 30, "t", feats, rng) for ep in range(3)]
+    assert [(s.data_chunk_index, s.data_file_index) for s in sums] == [(0, 0), (0, 1), (0, 2)]
+    assert len(list(root.glob("meta/episodes/*/*.parquet"))) == 3
+    assert json.loads((root / "meta/info.json").read_text())["data_files_size_in_mb"] == 100
+    data, _ = read_data(root)
+    assert data.column("index").to_pylist() == list(range(90))
+    with pytest.raises(ValueError, match="rewrite_limit_mb"):
+        LeRobotDatasetWriter.create(tmp_path / "x", FPS, feats, use_videos=False, rewrite_limit_mb=0)
+    assert not (tmp_path / "x").exists()

@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 STAGING_DIR = ".staging"
 JOURNAL_NAME = "journal.json"
 MB = 1024**2
+# Data and meta/episodes files are rewritten whole at every save (that is what makes them crash-safe), so a file
+# stops taking episodes at this size even when data_files_size_in_mb allows more: it bounds save_episode's cost
+# (~0.5 s) and the RAM cache. Smaller files are valid v3.0; upstream's size limit is only an upper bound.
+DEFAULT_REWRITE_LIMIT_MB = 20.0
 
 
 class FrameValidationError(ValueError):
@@ -223,7 +227,14 @@ class LeRobotDatasetWriter:
     """
 
     # ------------------------------------------------------------------------------------------ construction
-    def __init__(self, root: Path, info: dict[str, Any], video_encoder: VideoEncoderConfig, fsync: bool = True):
+    def __init__(
+        self,
+        root: Path,
+        info: dict[str, Any],
+        video_encoder: VideoEncoderConfig,
+        fsync: bool = True,
+        rewrite_limit_mb: float = DEFAULT_REWRITE_LIMIT_MB,
+    ):
         self.root = Path(root)
         self.info = info
         self.fps = int(info["fps"])
@@ -232,6 +243,9 @@ class LeRobotDatasetWriter:
             ft["shape"] = tuple(ft["shape"])
         self.video_encoder = video_encoder
         self.fsync = fsync
+        if rewrite_limit_mb <= 0:
+            raise ValueError(f"rewrite_limit_mb must be > 0, got {rewrite_limit_mb}")
+        self.rewrite_limit_mb = float(rewrite_limit_mb)
         self.chunks_size = int(info["chunks_size"])
         self.data_files_size_in_mb = float(info["data_files_size_in_mb"])
         self.video_files_size_in_mb = float(info["video_files_size_in_mb"])
@@ -297,11 +311,14 @@ class LeRobotDatasetWriter:
         video_files_size_in_mb: float = F.DEFAULT_VIDEO_FILE_SIZE_IN_MB,
         chunks_size: int = F.DEFAULT_CHUNK_SIZE,
         fsync: bool = True,
+        rewrite_limit_mb: float = DEFAULT_REWRITE_LIMIT_MB,
     ) -> "LeRobotDatasetWriter":
         """Create a new dataset folder (fails if `root` exists) and write meta/info.json."""
         root = Path(root)
         if not isinstance(fps, (int, np.integer)) or fps <= 0:
             raise ValueError(f"fps: expected a positive int, got {fps!r}")
+        if rewrite_limit_mb <= 0:
+            raise ValueError(f"rewrite_limit_mb must be > 0, got {rewrite_limit_mb}")
         if chunks_size <= 0 or data_files_size_in_mb <= 0 or video_files_size_in_mb <= 0:
             raise ValueError(
                 f"chunks_size/data_files_size_in_mb/video_files_size_in_mb must be > 0, got "
@@ -324,11 +341,15 @@ class LeRobotDatasetWriter:
             data_files_size_in_mb=data_files_size_in_mb, video_files_size_in_mb=video_files_size_in_mb,
         )
         F.write_info(root, info)
-        return cls(root, F.read_info(root), encoder, fsync=fsync)
+        return cls(root, F.read_info(root), encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
 
     @classmethod
     def open(
-        cls, root: str | Path, video_encoder: VideoEncoderConfig | None = None, fsync: bool = True
+        cls,
+        root: str | Path,
+        video_encoder: VideoEncoderConfig | None = None,
+        fsync: bool = True,
+        rewrite_limit_mb: float = DEFAULT_REWRITE_LIMIT_MB,
     ) -> "LeRobotDatasetWriter":
         """Open an existing dataset to append episodes, first repairing an interrupted save or recording."""
         root = Path(root)
@@ -341,7 +362,7 @@ class LeRobotDatasetWriter:
         if video_encoder is None:
             vinfo = next((f.get("info") for f in info["features"].values() if f["dtype"] == "video" and f.get("info")), None)
             video_encoder = VideoEncoderConfig.from_video_info(vinfo) if vinfo else VideoEncoderConfig()
-        w = cls(root, info, video_encoder, fsync=fsync)
+        w = cls(root, info, video_encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
         w._load_state()
         return w
 
@@ -851,7 +872,8 @@ class LeRobotDatasetWriter:
         path = F.data_file_path(self.root, *self._data_cursor)
         frames = sum(t.num_rows for t in self._data_tables)
         size_mb = path.stat().st_size / MB if path.exists() else 0.0
-        if frames > 0 and size_mb + (size_mb / frames) * ep_table.num_rows >= self.data_files_size_in_mb:
+        limit = min(self.data_files_size_in_mb, self.rewrite_limit_mb)
+        if frames > 0 and size_mb + (size_mb / frames) * ep_table.num_rows >= limit:
             return F.next_chunk_file(*self._data_cursor, self.chunks_size), [ep_table]
         return self._data_cursor, self._data_tables + [ep_table]
 
@@ -861,7 +883,8 @@ class LeRobotDatasetWriter:
         path = F.episodes_file_path(self.root, *self._meta_cursor)
         rows = self._meta_table.num_rows
         size_mb = path.stat().st_size / MB if path.exists() else 0.0
-        if rows > 0 and size_mb + size_mb / rows >= self.data_files_size_in_mb:
+        limit = min(self.data_files_size_in_mb, self.rewrite_limit_mb)
+        if rows > 0 and size_mb + size_mb / rows >= limit:
             return F.next_chunk_file(*self._meta_cursor, self.chunks_size), True
         return self._meta_cursor, False
 
