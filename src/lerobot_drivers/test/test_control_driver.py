@@ -29,7 +29,8 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
     return predicate()
 
 
-def make_driver(sim, arm_name, follower=True, limit=None, timeout_s=0.5, rate_hz=100.0, samples=None):
+def make_driver(sim, arm_name, follower=True, limit=None, timeout_s=30.0, rate_hz=100.0, samples=None):
+    # timeout_s: long by default, so a single command is not dropped by the watchdog on a slow host.
     definition = get_arm_definition(arm_name)
     units = UnitMap.from_modes(definition.norm_modes)
     controller = GoalController(len(units.names), timeout_s, limit) if follower else None
@@ -86,13 +87,18 @@ def test_watchdog_holds_where_the_arm_is(follower_sim):
     try:
         driver.configure()
         driver.activate()
-        start = true_rad(sim, "elbow_flex")
-        driver.submit_positions(JointPositionCommand.parse(resolver, ["elbow_flex"], [start + 0.2], time.monotonic()))
+        target = true_rad(sim, "elbow_flex") + 0.2
+        deadline = time.monotonic() + 20
+        while abs(true_rad(sim, "elbow_flex") - target) > 0.01 and time.monotonic() < deadline:  # a live stream
+            driver.submit_positions(JointPositionCommand.parse(resolver, ["elbow_flex"], [target], time.monotonic()))
+            time.sleep(0.02)
+        assert driver.health.command_source == "joint_commands"
+        # The stream stops: the watchdog fires and holds.
         assert wait_for(lambda: driver.health.command_source == "stale_hold", timeout=5)
         held = sim.state()["elbow_flex"]["goal"]
         time.sleep(0.3)
         assert sim.state()["elbow_flex"]["goal"] == held  # no new goal while stale
-        assert abs(true_rad(sim, "elbow_flex") - (start + 0.2)) < 0.02  # it had arrived before going stale
+        assert abs(true_rad(sim, "elbow_flex") - target) < 0.02  # it had arrived before going stale
     finally:
         driver.close()
 
