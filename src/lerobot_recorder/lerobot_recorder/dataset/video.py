@@ -204,11 +204,15 @@ class FrameWorker:
     def begin(self, payload: Any) -> None:
         self._q.put((_BEGIN, payload))
 
-    def end(self) -> WorkerResult:
-        """Finish the episode: wait for the queue to drain and return the result (raises the worker's error)."""
+    def request_end(self) -> Future:
+        """Ask the worker to finish the episode; the future gets the WorkerResult (or the worker's error)."""
         fut: Future = Future()
         self._q.put((_END, fut))
-        return fut.result()
+        return fut
+
+    def end(self) -> WorkerResult:
+        """Finish the episode: wait for the queue to drain and return the result (raises the worker's error)."""
+        return self.request_end().result()
 
     def abort(self) -> None:
         fut: Future = Future()

@@ -561,7 +561,9 @@ class LeRobotDatasetWriter:
         self._timings, self._stage_t = {}, t0
         ep = self.total_episodes
         try:
-            results = {k: w.end() for k, w in self._workers.items()}
+            # All cameras flush in parallel (each worker drains its queue and its encoder's lookahead).
+            futures = {k: w.request_end() for k, w in self._workers.items()}
+            results = {k: f.result() for k, f in futures.items()}
             self._stage("encoders_flushed")
         except BaseException as exc:
             self.discard_episode()
