@@ -161,8 +161,10 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     dst.unlink(missing_ok=True)
     try:
         os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    except OSError:  # no hard links here: copy, and only a complete copy gets the backup's name
+        tmp = _tmp_for(dst)
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
 
 
 def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
