@@ -169,6 +169,7 @@ class RecordingSession:
         validate_episode: EpisodeValidator | None = None,
         buffer_capacity: int = 256,
         first_episode_index: int = 0,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.streams = list(streams)
         self.fps = int(fps)
@@ -178,6 +179,8 @@ class RecordingSession:
         self.reset_ns = seconds_to_ns(reset_time_s)
         self.validate_episode = validate_episode
         self.buffer_capacity = buffer_capacity
+        # The live node's clock: the reset period starts when a (possibly slow) save has finished.
+        self.clock = clock
         self.assembler: FrameAssembler | None = None
         self.state = RecorderState.IDLE
         self.message = ""
@@ -413,6 +416,8 @@ class RecordingSession:
     def _enter_reset(self, now_ns: int) -> None:
         if self.state == RecorderState.ERROR:
             return
+        if self.clock is not None:
+            now_ns = max(now_ns, self.clock())
         if self.reset_ns > 0:
             self.state = RecorderState.RESETTING
             self.reset_started_ns = int(now_ns)

@@ -74,6 +74,19 @@ class RecorderClient:
         assert self.stop_client.wait_for_service(timeout_sec=30)
         assert self.discard_client.wait_for_service(timeout_sec=30)
 
+    def wait_streaming(self, min_received: int = 10, timeout: float = 30) -> None:
+        """Until the recorder's diagnostics show every topic received (a fresh recorder is still discovering)."""
+        def streaming() -> bool:
+            for array in self.diagnostics[-3:]:
+                topics = [s for s in array.status if ": topic " in s.name]
+                received = [int(next((kv.value for kv in s.values if kv.key == "received"), "0")) for s in topics]
+                if topics and min(received) >= min_received:
+                    return True
+            return False
+
+        self.diagnostics.clear()
+        self.wait(streaming, timeout, "recorder receiving every topic")
+
     def send(self, task: str, duration: float = 0.0):
         future = self.action.send_goal_async(self.RecordEpisode.Goal(task=task, duration=duration),
                                              feedback_callback=lambda fb: self.feedback.append(fb.feedback))
@@ -265,6 +278,7 @@ def test_append_and_sigkill_keep_saved_episodes(spawn, rclpy_context, tmp_path):
         recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0", "append:=true"), "recorder2")
         recorder.wait_for_output("recorder ready", timeout=60)
         client.ready(recorder)
+        client.wait_streaming()
         _, future = client.send("second", 1.0)
         result = client.result(future).result
         assert result.saved and result.episode_index == 1
@@ -288,6 +302,7 @@ def test_append_and_sigkill_keep_saved_episodes(spawn, rclpy_context, tmp_path):
     client = RecorderClient(rclpy_context, "recorder_test_client3")
     try:
         client.ready(recorder)
+        client.wait_streaming()
         _, future = client.send("after crash", 1.0)
         result = client.result(future).result
         assert result.saved and result.episode_index == 2

@@ -138,7 +138,7 @@ class RecorderNode(LifecycleNode):
         self._session = RecordingSession(
             self._interface.stream_specs(), self._interface.fps, self._writer, self._interface.frame_values,
             latency_s=p["latency_s"], reset_time_s=p["reset_time_s"], validate_episode=validator,
-            first_episode_index=first_index)
+            first_episode_index=first_index, clock=self._now_ns)
         self._start_ingest()
         self._status_pub = self.create_publisher(RecorderStatus, "~/status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
