@@ -479,3 +479,27 @@ def test_rewrite_limit_starts_new_data_files_before_the_size_limit(tmp_path):
     with pytest.raises(ValueError, match="rewrite_limit_mb"):
         LeRobotDatasetWriter.create(tmp_path / "x", FPS, feats, use_videos=False, rewrite_limit_mb=0)
     assert not (tmp_path / "x").exists()
+
+
+def test_camera_stats_use_upstream_frame_sampling(tmp_path):
+    """Episodes longer than 100 frames: image/video stats come from estimate_num_samples(n) sampled frames."""
+    from lerobot_recorder.dataset.stats import estimate_num_samples, sample_indices
+
+    feats = {
+        "observation.images.cam": {"dtype": "video", "shape": (16, 16, 3), "names": ["height", "width", "channels"]},
+        "observation.images.png": {"dtype": "image", "shape": (8, 8, 3), "names": ["height", "width", "channels"]},
+    }
+    n = 150
+    root = tmp_path / "ds"
+    with LeRobotDatasetWriter.create(root, FPS, feats) as w:
+        for i in range(n):
+            w.add_frame({"observation.images.cam": np.full((16, 16, 3), i, np.uint8),
+                         "observation.images.png": np.full((8, 8, 3), i, np.uint8)}, task="t")
+        w.save_episode()
+    row = read_episodes(root)[0]
+    picked = np.array(sample_indices(n), dtype=np.float64)
+    for key in feats:
+        assert row[f"stats/{key}/count"] == [estimate_num_samples(n)] == [100]
+        np.testing.assert_allclose(np.array(row[f"stats/{key}/mean"]).ravel(), picked.mean() / 255)
+        np.testing.assert_allclose(np.array(row[f"stats/{key}/max"]).ravel(), (n - 1) / 255)
+        np.testing.assert_allclose(np.array(row[f"stats/{key}/std"]).ravel(), picked.std() / 255)
