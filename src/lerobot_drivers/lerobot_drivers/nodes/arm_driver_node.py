@@ -3,6 +3,16 @@
 Thin ROS layer over `lerobot_drivers.control.ArmDriver`: parameters -> Arm + controller, messages -> commands,
 bus samples -> sensor_msgs/JointState, driver health -> diagnostic_msgs/DiagnosticArray.
 
+Topics (relative, so a namespace such as /follower applies):
+  out  joint_states   sensor_msgs/JointState  every tick while active: position (rad; gripper 0..1), velocity
+                      (rad/s; gripper 1/s), effort (servo load in % of rated torque, or current in mA on XL330s)
+  out  joint_goals    sensor_msgs/JointState  follower, every tick while active: the goal written (after the clamp)
+  in   joint_commands sensor_msgs/JointState  follower: direct goal for the named joints (best effort, depth 1)
+  in   joint_trajectory trajectory_msgs/JointTrajectory  follower: executed at the control rate
+  in   action_chunk   lerobot_msgs/ActionChunk  follower: rows from rtc_delay_steps, as a trajectory
+  out  /diagnostics   diagnostic_msgs/DiagnosticArray  every diagnostics_period_s: driver + one status per motor
+Services: the lifecycle services (~/change_state, ~/get_state, ...).
+
 Lifecycle: configure opens and configures the bus (follower left limp); activate torques a follower on and starts
 publishing `joint_states` at rate_hz and following commands; deactivate holds the current position, then torque
 off; cleanup/shutdown/SIGINT/SIGTERM/errors: torque off and disconnect. `autostart:=true` configures and activates
@@ -59,7 +69,7 @@ PARAMETERS = {
     "failures_before_reconnect": 3,
     "reconnect_max_s": 2.0,
     "connect_attempts": 5,
-    "min_packet_timeout_ms": 0.0,         # floor under the SDK's reply timeout (0 = SDK formula, ~50 ms)
+    "min_packet_timeout_ms": 0.0,         # floor under the servo reply timeout (0 = the bus default, ~35-50 ms)
 }
 
 
