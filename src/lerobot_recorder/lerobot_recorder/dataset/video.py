@@ -303,7 +303,6 @@ class VideoSegmentWorker(FrameWorker):
         self._stream: Any = None
         self._path: Path | None = None
         self._time_base = Fraction(1, self._fps)
-        self._i420 = _rgb_to_i420_converter() if config.pix_fmt == "yuv420p" and width % 2 == 0 and height % 2 == 0 else None
         super().__init__(name, config.queue_maxsize, config.stall_timeout_s)
 
     def _on_begin(self, payload: Any) -> None:
@@ -325,13 +324,9 @@ class VideoSegmentWorker(FrameWorker):
     def _on_frame(self, frame_hwc: np.ndarray) -> None:
         if self._container is None:
             raise EncoderError(f"{self.name}: frame received outside an episode")
-        if self._i420 is not None:
-            # OpenCV's RGB->I420 (BT.601, limited range, like swscale's default) costs ~1/6 of swscale's
-            # rgb24->yuv420p and releases the GIL.
-            frame = av.VideoFrame.from_numpy_buffer(self._i420(frame_hwc), format="yuv420p", width=self._width)
-        else:
-            # Zero-copy wrap of the (already private, C-contiguous) array; the encoder converts the format.
-            frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
+        # Zero-copy wrap of the (already private, C-contiguous) array. The encoder converts rgb24 -> yuv420p with
+        # swscale, as upstream's encoder does (OpenCV's I420 conversion is cheaper but its chroma filter differs).
+        frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
         frame.pts = self._frames
         frame.time_base = self._time_base
         self._container.mux(self._stream.encode(frame))
@@ -380,16 +375,6 @@ class PngImageWorker(FrameWorker):
 
     def _on_abort(self) -> None:
         self._pngs = []
-
-
-def _rgb_to_i420_converter():
-    """A fast RGB (H, W, 3) -> I420 (H*3/2, W) converter, or None when OpenCV is unavailable."""
-    try:
-        import cv2
-    except ImportError:  # pragma: no cover - opencv is part of the environment
-        return None
-    code = cv2.COLOR_RGB2YUV_I420
-    return lambda rgb: cv2.cvtColor(rgb, code)
 
 
 def encode_png(frame_hwc: np.ndarray, compress_level: int = 6) -> bytes:
