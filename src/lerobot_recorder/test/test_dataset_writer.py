@@ -503,3 +503,34 @@ def test_camera_stats_use_upstream_frame_sampling(tmp_path):
         np.testing.assert_allclose(np.array(row[f"stats/{key}/mean"]).ravel(), picked.mean() / 255)
         np.testing.assert_allclose(np.array(row[f"stats/{key}/max"]).ravel(), (n - 1) / 255)
         np.testing.assert_allclose(np.array(row[f"stats/{key}/std"]).ravel(), picked.std() / 255)
+
+
+def test_scalar_int_bool_string_features(tmp_path):
+    feats = {
+        "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
+        "next.done": {"dtype": "bool", "shape": (1,), "names": None},
+        "observation.counts": {"dtype": "int64", "shape": (3,), "names": ["a", "b", "c"]},
+        "language_note": {"dtype": "string", "shape": (1,), "names": None},
+    }
+    root = tmp_path / "ds"
+    with LeRobotDatasetWriter.create(root, FPS, feats, use_videos=False) as w:
+        for i in range(4):
+            w.add_frame({"next.reward": np.array([i / 2], np.float32), "next.done": np.array([i == 3]),
+                         "observation.counts": np.array([i, 2 * i, 3 * i]), "language_note": f"note {i}"}, task="t")
+        with pytest.raises(FrameValidationError, match="feature 'language_note': expected str, got int"):
+            w.add_frame({"next.reward": np.array([0], np.float32), "next.done": np.array([False]),
+                         "observation.counts": np.zeros(3, np.int64), "language_note": 5}, task="t")
+        w.save_episode()
+    schema = pq.read_schema(root / "data/chunk-000/file-000.parquet")
+    assert schema.field("next.reward").type == pa.float32()
+    assert schema.field("next.done").type == pa.bool_()
+    assert schema.field("observation.counts").type == pa.list_(pa.field("element", pa.int64()), 3)
+    assert schema.field("language_note").type == pa.string()
+    t = pq.read_table(root / "data/chunk-000/file-000.parquet")
+    assert t.column("next.done").to_pylist() == [False, False, False, True]
+    assert t.column("language_note").to_pylist() == ["note 0", "note 1", "note 2", "note 3"]
+    assert t.column("observation.counts").to_pylist()[2] == [2, 4, 6]
+    stats = json.loads((root / "meta/stats.json").read_text())
+    assert "language_note" not in stats
+    assert stats["next.done"]["mean"] == [0.25] and stats["observation.counts"]["max"] == [3.0, 6.0, 9.0]
+    assert stats["next.reward"]["min"] == [0.0] and stats["next.reward"]["max"] == [1.5]
