@@ -24,29 +24,33 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 # benchmarks/bench_driver_latency.py rather than asserted here (timings on a shared host are noise).
 FINAL_TOLERANCE = 0.02
 
-@pytest.fixture(scope="module")
-def teleop(tmp_path_factory):
+
+@pytest.fixture(scope="module", params=["so101", "koch"])
+def teleop(request, tmp_path_factory):
+    """SO-101 (Feetech) or Koch (Dynamixel) leader + follower, each on its own simulator and driver process."""
     import rclpy
     from rclpy.context import Context
 
-    tmp = tmp_path_factory.mktemp("teleop_graph")
+    family = request.param
+    tmp = tmp_path_factory.mktemp(f"teleop_graph_{family}")
     processes = []
     context = Context()
     rclpy.init(context=context)
     probe = None
     try:
-        leader_sim = start_sim(processes, tmp, "so101_leader", "leader_sim")
-        follower_sim = start_sim(processes, tmp, "so101_follower", "follower_sim")
-        # The shipped parameter files, with the simulator's port and calibration on top.
-        leader = start_driver(processes, tmp, "leader_driver", "leader", leader_sim.port, "so101_leader",
+        leader_sim = start_sim(processes, tmp, f"{family}_leader", "leader_sim")
+        follower_sim = start_sim(processes, tmp, f"{family}_follower", "follower_sim")
+        # The shipped parameter files, with the arm, the simulator's port and calibration on top.
+        leader = start_driver(processes, tmp, "leader_driver", "leader", leader_sim.port, f"{family}_leader",
                               params_file=PARAMS / "leader.yaml")
-        follower = start_driver(processes, tmp, "follower_driver", "follower", follower_sim.port, "so101_follower",
-                                {"command_timeout_s": 0.3}, remappings={"joint_commands": "/leader/joint_states"},
+        follower = start_driver(processes, tmp, "follower_driver", "follower", follower_sim.port,
+                                f"{family}_follower", {"command_timeout_s": 0.3},
+                                remappings={"joint_commands": "/leader/joint_states"},
                                 params_file=PARAMS / "follower.yaml")
         probe = Probe(context).start(["leader", "follower"])
         assert wait_for(lambda: len(probe.joint_states["leader"]) > 10 and len(probe.joint_states["follower"]) > 10,
                         30), leader.output() + follower.output()
-        yield leader_sim, follower_sim, leader, follower, probe
+        yield family, leader_sim, follower_sim, leader, follower, probe
     finally:
         if probe is not None:
             probe.stop()
@@ -70,8 +74,9 @@ def to_ros(name, value):
 
 
 def test_follower_tracks_the_leader(teleop):
-    leader_sim, follower_sim, leader, follower, probe = teleop
-    assert not any(leader_sim.torque().values()), "the SO leader must stay limp"
+    family, leader_sim, follower_sim, leader, follower, probe = teleop
+    # The leader is limp; the Koch leader's gripper is torqued as a spring-loaded trigger (LeRobot's koch_leader).
+    assert leader_sim.torque() == {n: family == "koch" and n == "gripper" for n in JOINTS}
     assert all(follower_sim.torque().values())
     waypoints = [{"shoulder_pan": 25.0, "elbow_flex": 40.0, "wrist_roll": -30.0, "gripper": 20.0},  # LeRobot units
                  {"shoulder_pan": -15.0, "shoulder_lift": -40.0, "wrist_flex": 35.0, "gripper": 70.0},
@@ -102,7 +107,7 @@ def test_follower_tracks_the_leader(teleop):
 
 
 def test_follower_holds_when_the_leader_stops_publishing(teleop):
-    leader_sim, follower_sim, leader, follower, probe = teleop
+    family, leader_sim, follower_sim, leader, follower, probe = teleop
     assert probe.change_state("/leader/arm_driver", "deactivate")
     since = probe.now_s()
     assert wait_for(lambda: probe.status_value("/follower/arm_driver", "command source", since) == "stale_hold", 10)
@@ -121,7 +126,7 @@ def test_follower_holds_when_the_leader_stops_publishing(teleop):
 def test_sigterm_turns_the_follower_torque_off(teleop):
     import signal
 
-    leader_sim, follower_sim, leader, follower, probe = teleop
+    family, leader_sim, follower_sim, leader, follower, probe = teleop
     assert all(follower_sim.torque().values())
     follower.send_signal(signal.SIGTERM)  # what process managers (systemd, docker stop) send
     assert follower.popen.wait(15) == 0, follower.output()
