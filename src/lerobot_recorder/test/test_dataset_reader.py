@@ -219,3 +219,19 @@ def test_refuses_v2_datasets(tmp_path):
 def test_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError):
         LeRobotDatasetReader(tmp_path / "nope")
+
+
+def test_torch_dataloader_workers(root):
+    torch = pytest.importorskip("torch")
+    r = LeRobotDatasetReader(root, output="torch", delta_timestamps={"action": [0.0, 1 / FPS]})
+    r[0]  # decoders opened in the parent must not be used by forked workers
+    loader = torch.utils.data.DataLoader(r, batch_size=8, num_workers=2, shuffle=False,
+                                         multiprocessing_context="fork")
+    batches = list(loader)
+    assert sum(len(b["index"]) for b in batches) == len(r)
+    first = batches[0]
+    assert first["observation.images.front"].shape == (8, 3, *syn.CAMERAS["observation.images.front"])
+    assert first["action"].shape == (8, 2, 6) and first["action_is_pad"].dtype == torch.bool
+    assert first["task"][0] == syn.TASKS[syn.EPISODE_TASKS[0]]
+    np.testing.assert_array_equal(first["observation.images.front"][3].numpy(), r[3]["observation.images.front"].numpy())
+    torch.testing.assert_close(torch.cat([b["index"] for b in batches]), torch.arange(len(r)))

@@ -132,6 +132,10 @@ class VideoFileDecoder:
         return f"{self.path}: no frame within tolerance_s={tolerance_s} of timestamp {t:.6f} s; {near}"
 
 
+# Decoders inherited through fork(), deliberately never deallocated (see VideoDecoderPool.decoder).
+_FORK_ORPHANS: list = []
+
+
 class VideoDecoderPool:
     """Open decoders keyed by file path, least recently used closed first. Safe to use after fork (a DataLoader
     worker): decoders opened by another process are dropped, never shared."""
@@ -144,7 +148,11 @@ class VideoDecoderPool:
         self._pid = os.getpid()
 
     def decoder(self, path: Path | str) -> VideoFileDecoder:
-        if os.getpid() != self._pid:  # forked: the parent's FFmpeg contexts are not ours to use
+        if os.getpid() != self._pid:
+            # Forked (a DataLoader worker): the parent's FFmpeg contexts are not ours to use, and must not even
+            # be freed here: freeing waits on worker threads that exist only in the parent and deadlocks.
+            # Keep them referenced forever (a few KB) and start afresh.
+            _FORK_ORPHANS.append(self._decoders)
             self._decoders = OrderedDict()
             self._pid = os.getpid()
         path = Path(path)
