@@ -234,6 +234,8 @@ def convert_bags(
 ) -> ConversionResult:
     from lerobot_recorder.session_io import open_dataset_writer, validate_saved_episode
 
+    if not task and not split_topic and interface.task.text is None and interface.task.topic is None:
+        raise ValueError(f"no task for the episodes: pass --task, --split-topic, or declare task in {interface.path}")
     root = Path(output).expanduser().resolve()
     writer, next_index = open_dataset_writer(interface, root, repo_id=repo_id, use_videos=use_videos,
                                              vcodec=vcodec, append=append)

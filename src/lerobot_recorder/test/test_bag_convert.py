@@ -124,7 +124,11 @@ def test_cli_reports_and_exit_codes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "1 episodes" in out and "episode 0 saved" in out
+    # Without a task anywhere (the test interface declares none) nothing could be saved: an error up front.
+    code = main([str(bag), "--interface", str(iface_path), "--output", str(tmp_path / "ds2"), "--quiet"])
+    assert code == 2 and "no task for the episodes" in capsys.readouterr().err
     # Refuses to overwrite an existing dataset without --append.
-    code = main([str(bag), "--interface", str(iface_path), "--output", str(tmp_path / "ds"), "--quiet"])
+    code = main([str(bag), "--interface", str(iface_path), "--output", str(tmp_path / "ds"), "--task", "x",
+                 "--quiet"])
     assert code == 2
     assert "already exists" in capsys.readouterr().err
