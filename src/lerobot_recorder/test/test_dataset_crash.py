@@ -369,3 +369,22 @@ def test_failed_video_append_is_finished_by_open(tmp_path, monkeypatch):
     monkeypatch.undo()
     LeRobotDatasetWriter.open(root).close()
     verify_dataset(root, 3)
+
+
+def test_failure_after_commit_keeps_episode_and_recording_goes_on(tmp_path):
+    """info.json/stats.json cannot be written (e.g. disk full) after the episode was committed: the episode is
+    kept, the error says so, and the next save (or open()) brings info/stats up to date."""
+    root = tmp_path / "ds"
+    with LeRobotDatasetWriter.create(root, FPS, FEATURES) as w:
+        _record(w, 0)
+        w.save_episode()
+        w._test_hook = lambda name: _enospc() if name == "meta_written" else None
+        _record(w, 1)
+        with pytest.raises(EpisodeSaveError, match="episode 1 was saved, but updating info.json"):
+            w.save_episode()
+        w._test_hook = None
+        assert w.total_episodes == 2 and w.episode_length == 0
+        _record(w, 2)
+        assert w.save_episode().episode_index == 2
+    verify_dataset(root, 3)
+    append_and_verify(root, 3)

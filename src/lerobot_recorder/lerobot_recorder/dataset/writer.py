@@ -645,6 +645,15 @@ class LeRobotDatasetWriter:
                 ep_stats[k] = vector_stats(np.asarray(arr).reshape(n, -1) if self.features[k]["shape"] == (1,) else np.asarray(arr))
         ep_table = self._episode_table(n, columns, results)
 
+        # ---- features[key]["info"] of cameras seen for the first time (probed on the segment, as upstream probes
+        # the first episode's file)
+        new_video_info: dict[str, dict[str, Any]] = {}
+        for k in self._video_keys:
+            if not self.features[k].get("info"):
+                seg = results[k].segment_path
+                assert seg is not None
+                new_video_info[k] = {**probe_video_info(seg), **self.video_encoder.info_fields()}
+
         # ---- plan files
         staged: list[Path] = []  # files replaced in place (hard-linked to a backup first)
         created: list[Path] = []
@@ -737,7 +746,6 @@ class LeRobotDatasetWriter:
             F.fsync_dir(meta_path.parent)
         # ======== COMMITTED: the episode is in meta/episodes. Everything below is re-derivable by recover().
         self._committed = True
-        self._stage("meta_written")
 
         self.tasks = new_tasks
         self.total_episodes = ep + 1
@@ -745,30 +753,27 @@ class LeRobotDatasetWriter:
         self.stats = aggregate_stats([self.stats, ep_stats]) if self.stats else ep_stats
         self._data_cursor, self._data_tables = data_cursor, data_tables
         pending: list[_PendingVideo] = []
-        placed: dict[str, Path] = {}
         for k in self._video_keys:
             target, new_file, _, _ = video_plan[k]
-            placed[k] = F.video_file_path(root, k, target.chunk_index, target.file_index) if new_file else _pending_path(root, k, ep)
-            seg_bytes = placed[k].stat().st_size
+            placed = F.video_file_path(root, k, target.chunk_index, target.file_index) if new_file else _pending_path(root, k, ep)
+            seg_bytes = placed.stat().st_size
             self._video_cursors[k] = _VideoCursor(
                 target.chunk_index, target.file_index, target.frames_in_file + n, target.bytes_in_file + seg_bytes
             )
             if not new_file:
                 pending.append(_PendingVideo(k, ep, target.chunk_index, target.file_index, target.frames_in_file, n))
         self._meta_cursor, self._meta_table = meta_cursor, meta_table
+        for job in pending:  # at once, so that no later failure can leave a committed segment unscheduled
+            self._submit_placement(job)
+        for k, vinfo in new_video_info.items():
+            self.features[k]["info"] = vinfo
+        self._stage("meta_written")
 
-        for k in self._video_keys:
-            if not self.features[k].get("info"):
-                vinfo = probe_video_info(placed[k])
-                vinfo.update(self.video_encoder.info_fields())
-                self.features[k]["info"] = vinfo
         self._write_info_and_stats()
         self._stage("info_written")
         for p in staged:
             _backup_path(root, p).unlink(missing_ok=True)
         (staging / JOURNAL_NAME).unlink(missing_ok=True)
-        for job in pending:
-            self._submit_placement(job)
 
         return EpisodeSummary(
             episode_index=ep,
