@@ -318,16 +318,16 @@ def print_write_table(results: dict[str, dict[str, Any]]) -> None:
         ("dataset MB", "bytes", "{}"),
     ]
     names = list(results)
-    print(f"{'':28}" + "".join(f"{n:>24}" for n in names))
+    print(f"{'':28}" + "".join(f"{n:>31}" for n in names))
     for label, key, fmt in rows:
         cells = []
         for n in names:
             v = results[n].get(key)
             if key == "bytes" and v is not None:
                 v = f"{v / 2**20:.1f}"
-                cells.append(f"{v:>24}")
+                cells.append(f"{v:>31}")
             else:
-                cells.append(f"{(fmt.format(v) if v is not None else '-'):>24}")
+                cells.append(f"{(fmt.format(v) if v is not None else '-'):>31}")
         print(f"{label:28}" + "".join(cells))
 
 
@@ -389,9 +389,11 @@ def main() -> None:
 
         print("\n== write (one episode) ==")
         print_write_table(results)
-        if have_upstream:
-            ours, up = results["ours throughput"], results["upstream throughput"]
-            print("\nratios (ours / upstream):")
+        for ref in ("upstream", "upstream-streaming"):
+            if f"{ref} throughput" not in results:
+                continue
+            ours, up = results["ours throughput"], results[f"{ref} throughput"]
+            print(f"\nratios (ours / {ref}, throughput runs):")
             print(f"  writer throughput          {_ratio(ours['frames_per_s'], up['frames_per_s'])}   (target >= 1.5x)")
             print(f"  CPU seconds                {_ratio(ours['cpu_s'], up['cpu_s'])}")
             print(f"  peak RSS                   {_ratio(ours['peak_rss_mb'], up['peak_rss_mb'])}")
