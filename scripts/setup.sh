@@ -28,14 +28,19 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON_BIN" -m venv "$VENV"
 fi
 
+# pip warns once per package about the machine's configured file:// mirror folders that lack it; hide only that.
+pip_install() {
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 step "install pinned Python packages (requirements/)"
 REQ_HASH="$(cat "$WS"/requirements/*.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQ_HASH" ]; then
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "setuptools<80" wheel
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -c "$WS/requirements/constraints.txt" \
+    pip_install "setuptools<80" wheel
+    pip_install -c "$WS/requirements/constraints.txt" \
         -r "$WS/requirements/ros-jazzy-wheels.txt" -r "$WS/requirements/python.txt"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$WS/requirements/no-deps.txt"
+    pip_install --no-deps -r "$WS/requirements/no-deps.txt"
     echo "$REQ_HASH" > "$VENV/.requirements.sha256"
 else
     echo "requirements unchanged, nothing to install"
