@@ -86,6 +86,16 @@ def upstream_dataset(vcodec: str = "libsvtav1") -> Path:
     return _cache[key]
 
 
+def our_dataset(vcodec: str = "libsvtav1") -> Path:
+    """The same synthetic episodes written by OUR writer in this process (built once per session; read-only)."""
+    key = ("our_dataset", vcodec)
+    if key not in _cache:
+        from oracle.our_writer_dataset import write_with_our_writer
+
+        _cache[key] = write_with_our_writer(session_dir() / f"ours_{vcodec}", vcodec=vcodec)
+    return _cache[key]
+
+
 def copy_dataset(root: Path, name: str) -> Path:
     """A private copy of a dataset that a test may corrupt."""
     dst = session_dir() / "copies" / name

@@ -35,3 +35,17 @@ def write_with_our_writer(root: Path, vcodec: str = "libsvtav1", data_mb: float 
     finally:
         writer.close()
     return root
+
+
+# delta_timestamps used when comparing upstream's reading of our datasets with ours.
+WINDOWS = {
+    "observation.state": [-2 / syn.FPS, -1 / syn.FPS, 0.0],
+    "action": [i / syn.FPS for i in range(8)],
+    "observation.images.front": [-1 / syn.FPS, 0.0, 1 / syn.FPS],
+    "observation.images.overhead": [0.0, 1 / syn.FPS],
+}
+
+
+def upstream_read_jobs(root: Path) -> dict:
+    """The reads of our dataset that the oracle tests ask upstream for (for oracle_env.read_many_with_upstream)."""
+    return {"plain": (root, None), "windows": (root, {"delta_timestamps": WINDOWS})}

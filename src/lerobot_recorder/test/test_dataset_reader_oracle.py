@@ -15,6 +15,7 @@ from lerobot_recorder.dataset.reader import LeRobotDatasetReader
 from lerobot_recorder.dataset.validate import validate_dataset
 from oracle import oracle_env
 from oracle import synthetic_episodes as syn
+from oracle import our_writer_dataset
 from oracle.compare import assert_items_equal
 
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
@@ -32,19 +33,29 @@ WINDOWS = {
 SUBSET = [1, 4, 5]
 
 
+@pytest.fixture(scope="module")
+def av1_items():
+    """Everything the window tests need from upstream's reader on the AV1 dataset, read by one oracle process."""
+    root = oracle_env.upstream_dataset("libsvtav1")
+    jobs = {
+        "plain": (root, None),
+        "windows": (root, {"delta_timestamps": WINDOWS}),
+        "subset": (root, {"episodes": SUBSET, "delta_timestamps": WINDOWS}),
+    }
+    # test_oracle_our_writer's reads too: in the same session one oracle start-up serves both modules.
+    jobs.update({f"ours_{k}": v for k, v in our_writer_dataset.upstream_read_jobs(oracle_env.our_dataset()).items()})
+    return oracle_env.read_many_with_upstream(jobs)
+
+
 @pytest.fixture(scope="module", params=oracle_env.UPSTREAM_VCODECS)
 def upstream_root(request):
     return oracle_env.upstream_dataset(request.param)
 
 
 @pytest.fixture(scope="module")
-def upstream_items(upstream_root):
-    """Everything these tests need from upstream's reader, read in one oracle process per dataset."""
-    return oracle_env.read_many_with_upstream({
-        "plain": (upstream_root, None),
-        "windows": (upstream_root, {"delta_timestamps": WINDOWS}),
-        "subset": (upstream_root, {"episodes": SUBSET, "delta_timestamps": WINDOWS}),
-    })
+def upstream_items(upstream_root, av1_items):
+    # Window logic does not depend on the codec, so other codecs are compared item by item without windows.
+    return {"plain": oracle_env.read_with_upstream(upstream_root)}
 
 
 def test_upstream_dataset_rolls_over_files(upstream_root):
@@ -64,9 +75,9 @@ def test_every_item_equals_upstream(upstream_root, upstream_items):
         assert_items_equal(reader[i], theirs[i], f"item {i}")
 
 
-def test_delta_windows_equal_upstream(upstream_root, upstream_items):
-    theirs = upstream_items["windows"]
-    reader = LeRobotDatasetReader(upstream_root, delta_timestamps=WINDOWS)
+def test_delta_windows_equal_upstream(av1_items):
+    theirs = av1_items["windows"]
+    reader = LeRobotDatasetReader(oracle_env.upstream_dataset("libsvtav1"), delta_timestamps=WINDOWS)
     pads_seen = 0
     for i in range(len(reader)):
         ours = reader[i]
@@ -75,9 +86,9 @@ def test_delta_windows_equal_upstream(upstream_root, upstream_items):
     assert pads_seen > 0, "no padded window was compared"
 
 
-def test_episode_subset_with_windows_equals_upstream(upstream_root, upstream_items):
-    theirs = upstream_items["subset"]
-    reader = LeRobotDatasetReader(upstream_root, episodes=SUBSET, delta_timestamps=WINDOWS)
+def test_episode_subset_with_windows_equals_upstream(av1_items):
+    theirs = av1_items["subset"]
+    reader = LeRobotDatasetReader(oracle_env.upstream_dataset("libsvtav1"), episodes=SUBSET, delta_timestamps=WINDOWS)
     assert len(reader) == theirs.length == syn.EPISODE_LENGTHS[1] + syn.EPISODE_LENGTHS[4] + syn.EPISODE_LENGTHS[5]
     for i in range(len(reader)):
         assert_items_equal(reader[i], theirs[i], f"subset item {i}")

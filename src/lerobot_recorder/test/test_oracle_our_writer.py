@@ -14,31 +14,23 @@ import pytest
 from lerobot_recorder.dataset.reader import LeRobotDatasetReader
 from oracle import oracle_env
 from oracle import synthetic_episodes as syn
+from oracle import our_writer_dataset
 from oracle.compare import assert_items_equal
-from oracle.our_writer_dataset import write_with_our_writer
 
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 FPS = syn.FPS
-WINDOWS = {
-    "observation.state": [-2 / FPS, -1 / FPS, 0.0],
-    "action": [i / FPS for i in range(8)],
-    "observation.images.front": [-1 / FPS, 0.0, 1 / FPS],
-    "observation.images.overhead": [0.0, 1 / FPS],
-}
+WINDOWS = our_writer_dataset.WINDOWS
 
 
 @pytest.fixture(scope="module")
 def our_root():
-    return write_with_our_writer(oracle_env.session_dir() / "ours_libsvtav1")
+    return oracle_env.our_dataset("libsvtav1")
 
 
 @pytest.fixture(scope="module")
 def upstream_items(our_root):
-    return oracle_env.read_many_with_upstream({
-        "plain": (our_root, None),
-        "windows": (our_root, {"delta_timestamps": WINDOWS}),
-    })
+    return oracle_env.read_many_with_upstream(our_writer_dataset.upstream_read_jobs(our_root))
 
 
 def test_our_dataset_rolls_over_files(our_root):
