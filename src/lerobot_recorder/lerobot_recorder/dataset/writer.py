@@ -226,6 +226,9 @@ class LeRobotDatasetWriter:
 
     Use `create(...)` for a new dataset or `open(root)` to append to an existing one, then
     `add_frame(frame, task)` per frame, `save_episode()` or `discard_episode()` per episode, `close()`.
+    Call these from one thread. Camera arrays are copied by add_frame, so callers may reuse their buffers.
+    While the writer is open, the last episodes' mp4 appends may still be running (`videos_pending`); call
+    `wait_for_videos()` before decoding those videos. `close()` waits for them.
     """
 
     # ------------------------------------------------------------------------------------------ construction
