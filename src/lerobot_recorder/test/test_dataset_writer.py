@@ -534,3 +534,14 @@ def test_scalar_int_bool_string_features(tmp_path):
     assert "language_note" not in stats
     assert stats["next.done"]["mean"] == [0.25] and stats["observation.counts"]["max"] == [3.0, 6.0, 9.0]
     assert stats["next.reward"]["min"] == [0.0] and stats["next.reward"]["max"] == [1.5]
+
+
+def test_one_writer_per_dataset(tmp_path):
+    feats = features(cams=(), image_cams=())
+    root = tmp_path / "ds"
+    w = LeRobotDatasetWriter.create(root, FPS, feats, use_videos=False)
+    with pytest.raises(RuntimeError, match="open in another LeRobotDatasetWriter"):
+        LeRobotDatasetWriter.open(root)
+    w.close()
+    w2 = LeRobotDatasetWriter.open(root)  # the lock went with close()
+    w2.close()

@@ -24,6 +24,7 @@ Layout and values follow upstream lerobot (see `format.py`); a dataset written h
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -286,6 +287,7 @@ class LeRobotDatasetWriter:
         self._closed = False
         self._stalls_at_episode_start = 0
         self._committed = False
+        self._lock_fd: int | None = None  # flock on the dataset folder, held while the writer is open
         self._timings: dict[str, float] = {}
         self._stage_t = 0.0
         self._test_hook = None  # tests: callable(stage: str) run at each save stage
@@ -341,12 +343,19 @@ class LeRobotDatasetWriter:
                 raise ValueError(f"feature '{k}': image features need 1 or 3 channels, got shape {feats[k]['shape']}")
         encoder = video_encoder or VideoEncoderConfig()
         root.mkdir(parents=True, exist_ok=False)
-        info = F.make_info(
-            fps, feats, robot_type=robot_type, use_videos=use_videos, chunks_size=chunks_size,
-            data_files_size_in_mb=data_files_size_in_mb, video_files_size_in_mb=video_files_size_in_mb,
-        )
-        F.write_info(root, info)
-        return cls(root, F.read_info(root), encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
+        lock_fd = _lock_dataset(root)
+        try:
+            info = F.make_info(
+                fps, feats, robot_type=robot_type, use_videos=use_videos, chunks_size=chunks_size,
+                data_files_size_in_mb=data_files_size_in_mb, video_files_size_in_mb=video_files_size_in_mb,
+            )
+            F.write_info(root, info)
+            w = cls(root, F.read_info(root), encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        w._lock_fd = lock_fd
+        return w
 
     @classmethod
     def open(
@@ -360,14 +369,23 @@ class LeRobotDatasetWriter:
         root = Path(root)
         if not F.info_path(root).exists():
             raise FileNotFoundError(f"{root}: not a LeRobotDataset (no {F.INFO_PATH})")
-        recover(root)
-        info = F.read_info(root)
-        if info.get("codebase_version") != F.CODEBASE_VERSION:
-            raise ValueError(f"{root}: codebase_version {info.get('codebase_version')!r}, this writer needs {F.CODEBASE_VERSION}")
-        if video_encoder is None:
-            vinfo = next((f.get("info") for f in info["features"].values() if f["dtype"] == "video" and f.get("info")), None)
-            video_encoder = VideoEncoderConfig.from_video_info(vinfo) if vinfo else VideoEncoderConfig()
-        w = cls(root, info, video_encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
+        lock_fd = _lock_dataset(root)  # before the repair: never repair under a live writer
+        try:
+            info = F.read_info(root)
+            if info.get("codebase_version") != F.CODEBASE_VERSION:
+                raise ValueError(
+                    f"{root}: codebase_version {info.get('codebase_version')!r}, this writer needs {F.CODEBASE_VERSION}"
+                )
+            recover(root)
+            info = F.read_info(root)
+            if video_encoder is None:
+                vinfo = next((f.get("info") for f in info["features"].values() if f["dtype"] == "video" and f.get("info")), None)
+                video_encoder = VideoEncoderConfig.from_video_info(vinfo) if vinfo else VideoEncoderConfig()
+            w = cls(root, info, video_encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
+            w._lock_fd = lock_fd
+        except BaseException:
+            os.close(lock_fd)
+            raise
         w._load_state()
         return w
 
@@ -913,10 +931,18 @@ class LeRobotDatasetWriter:
         for ex in self._placers.values():
             ex.shutdown(wait=True)
         self._closed = True
-        self.wait_for_videos()
-        staging = self.root / STAGING_DIR
-        if not (staging / JOURNAL_NAME).exists() and not any((staging / "pending").glob("*/*.mp4")):
-            shutil.rmtree(staging, ignore_errors=True)
+        try:
+            self.wait_for_videos()
+            staging = self.root / STAGING_DIR
+            if not (staging / JOURNAL_NAME).exists() and not any((staging / "pending").glob("*/*.mp4")):
+                shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def __enter__(self) -> "LeRobotDatasetWriter":
         return self
@@ -929,8 +955,20 @@ class LeRobotDatasetWriter:
             if not getattr(self, "_closed", True):
                 for w in self._workers.values():
                     w.stop(timeout=1.0)
+                self._release_lock()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _lock_dataset(root: Path) -> int:
+    """Exclusive advisory lock (flock) on the dataset folder; the kernel drops it when the process dies."""
+    fd = os.open(str(root), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"{root}: the dataset is open in another LeRobotDatasetWriter (this or another process)") from None
+    return fd
 
 
 # ---------------------------------------------------------------------------------------------- recovery
