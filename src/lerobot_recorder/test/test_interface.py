@@ -84,7 +84,7 @@ def test_so101_topics_qos_and_defaults(so101):
     subs = {s.topic: s for s in so101.subscriptions()}
     assert set(subs) == {"/follower/joint_states", "/cameras/front/image_raw", "/leader/joint_states", "/task"}
     assert subs["/follower/joint_states"].qos.reliability == "best_effort"
-    assert subs["/cameras/front/image_raw"].qos.reliability == "best_effort"
+    assert subs["/cameras/front/image_raw"].qos.reliability == "reliable"
     assert subs["/cameras/front/image_raw"].msg_type == "sensor_msgs/msg/Image"
     assert subs["/task"].qos == QoSSpec("reliable", "volatile", 1)
     assert so101.command.topic == "/follower/joint_commands"

@@ -21,12 +21,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from lerobot_drivers.cameras import (CameraConfigError, CameraOpenError, CaptureStatus, CaptureThread, OpenCVCamera,
                                      OpenCVCameraConfig)
 from lerobot_drivers.cameras.capture import STREAMING
+from lerobot_drivers.qos import IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 
 _ANY_TYPE = ParameterDescriptor(dynamic_typing=True)  # device may be 0 or "/dev/video0"; fps 30 or 29.97
@@ -80,7 +80,7 @@ class CameraNode(LifecycleNode):
             self.get_logger().warning(f"camera {self._camera_name}: {error}; waiting for it (wait_for_device=true)")
         topic = str(param("topic")) or f"/cameras/{self._camera_name}/image_raw"
         self._frame_id = str(param("frame_id")) or f"{self._camera_name}_optical_frame"
-        self._image_pub = self.create_lifecycle_publisher(Image, topic, qos_profile_sensor_data)
+        self._image_pub = self.create_lifecycle_publisher(Image, topic, IMAGE_QOS)
         self._capture = CaptureThread(camera, self._on_frame, stamp=lambda: self.get_clock().now(),
                                       on_status=self._on_status, fps=self._config.fps,
                                       backoff_max=float(param("backoff_max")))

@@ -26,13 +26,13 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64
 from std_srvs.srv import Trigger
 
 from lerobot_drivers.gym_robot import (GymRobot, GymRobotConfig, GymRobotError, parse_camera_names,
                                        parse_env_kwargs)
+from lerobot_drivers.qos import IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 
 MSG_TYPES = ("JointState", "Float32MultiArray")
@@ -124,7 +124,7 @@ class GymRobotNode(Node):
 
     def _image_pub(self, name: str):
         if name not in self.image_pubs:
-            self.image_pubs[name] = self.create_publisher(Image, f"/cameras/{name}/image_raw", qos_profile_sensor_data)
+            self.image_pubs[name] = self.create_publisher(Image, f"/cameras/{name}/image_raw", IMAGE_QOS)
         return self.image_pubs[name]
 
     def _tick(self) -> None:

@@ -28,6 +28,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Empty
 from std_srvs.srv import Trigger
 
+from lerobot_drivers.qos import IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 from lerobot_drivers.sim.kinematics import JOINT_NAMES, forward_kinematics
 from lerobot_drivers.sim.scene import ReachingScene, SceneConfig
@@ -54,7 +55,7 @@ class SimCameraNode(Node):
                 raise ValueError(f"extra_cameras entries look like 'overhead=top' (unique names), got {entry!r}")
             self.scene.renderer(view)  # raises ValueError naming the valid views
             self.cameras[name] = view
-        self.image_pubs = {name: self.create_publisher(Image, f"/cameras/{name}/image_raw", qos_profile_sensor_data)
+        self.image_pubs = {name: self.create_publisher(Image, f"/cameras/{name}/image_raw", IMAGE_QOS)
                            for name in self.cameras}
         self.target_pub = self.create_publisher(PointStamped, "/scene/target", 10)
         self.reached_pub = self.create_publisher(Bool, "/scene/reached", 10)

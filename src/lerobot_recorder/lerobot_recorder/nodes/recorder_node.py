@@ -29,6 +29,7 @@ from typing import Any
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
@@ -222,9 +223,15 @@ class RecorderNode(LifecycleNode):
         node = rclpy.create_node(f"_{self.get_name()}_ingest", namespace=self.get_namespace(), context=self.context)
         for sub in self._interface.subscriptions():
             self._topic_stats[sub.topic] = _TopicStats()
+            events = SubscriptionEventCallbacks(
+                incompatible_qos=lambda event, s=sub: self.get_logger().error(
+                    f"{s.topic}: a publisher's QoS is incompatible with this subscription ({s.qos.describe()}; "
+                    f"policy {getattr(event.last_policy_kind, 'name', event.last_policy_kind)}): no messages will arrive from it. Set the topic's qos "
+                    f"in the interface file to match the publisher."))
             self._topic_subs.append(node.create_subscription(
                 rc.message_class(sub.msg_type), sub.topic,
-                lambda msg, topic=sub.topic: self._on_message(topic, msg), sub.qos.to_rclpy()))
+                lambda msg, topic=sub.topic: self._on_message(topic, msg), sub.qos.to_rclpy(),
+                event_callbacks=events))
         executor.add_node(node)
         self._ingest_node, self._ingest_executor = node, executor
         self._ingest_thread = threading.Thread(target=self._spin_ingest, name="recorder-ingest", daemon=True)
