@@ -26,7 +26,8 @@ class ManagedProcess:
         return self.popen.pid
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_for_output(self, text: str, timeout: float = 20.0) -> None:
