@@ -417,3 +417,14 @@ def test_tools_accept_upstream_written_dataset(tmp_path):
         tl.assert_same_frames(tl.episode_items(out, new), tl.episode_items(src, new + 1), new_episode=new)
     theirs = oracle_env.read_with_upstream(out)
     assert theirs.length == read_info(out)["total_frames"]
+
+
+def test_empty_dataset_summary_and_errors(tmp_path):
+    from lerobot_recorder.dataset.writer import LeRobotDatasetWriter
+
+    root = tmp_path / "empty"
+    LeRobotDatasetWriter.create(root, fps=30, features=syn.features(), fsync=False).close()
+    s = tools.dataset_summary(root)
+    assert s["total_episodes"] == 0 and s["total_frames"] == 0 and s["episode_length"] is None
+    with pytest.raises(DatasetToolError, match=r"unknown episode index \[0\] .* it has no episodes"):
+        tools.delete_episodes(root, [0], tmp_path / "out", progress=False)

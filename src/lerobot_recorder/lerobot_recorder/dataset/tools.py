@@ -383,9 +383,8 @@ def _check_episode_indices(src: SourceDataset, episodes: Iterable[int], what: st
     episodes = [int(e) for e in episodes]
     bad = sorted({e for e in episodes if not 0 <= e < src.total_episodes})
     if bad:
-        raise DatasetToolError(
-            f"{what}: unknown episode index {bad} in {src.root}; it has episodes 0..{src.total_episodes - 1}"
-        )
+        has = f"episodes 0..{src.total_episodes - 1}" if src.total_episodes else "no episodes"
+        raise DatasetToolError(f"{what}: unknown episode index {bad} in {src.root}; it has {has}")
     return episodes
 
 

@@ -109,8 +109,10 @@ def stats_from_row(row: Mapping[str, Any], features: Mapping[str, Mapping[str, A
     return out
 
 
-def read_episode_rows(root: Path | str) -> list[dict[str, Any]]:
+def read_episode_rows(root: Path | str, expected: int | None = None) -> list[dict[str, Any]]:
     files = list(iter_sorted_files(root, "meta/episodes/*/*.parquet"))
+    if not files and expected == 0:  # created, no episode saved yet
+        return []
     if not files:
         raise DatasetToolError(f"{root}: no meta/episodes/*/*.parquet files (unfinished or not a v3.0 dataset)")
     rows: list[dict[str, Any]] = []
@@ -132,8 +134,8 @@ def load_source(root: Path | str) -> SourceDataset:
     version = info.get("codebase_version")
     if not str(version).startswith("v3."):
         raise DatasetToolError(f"{root}: codebase_version {version!r} is not supported; expected v3.x")
-    tasks = read_tasks(root)
-    rows = read_episode_rows(root)
+    tasks = read_tasks(root) if tasks_path(root).exists() or info.get("total_episodes") else []
+    rows = read_episode_rows(root, expected=info.get("total_episodes"))
     if len(rows) != info.get("total_episodes"):
         raise DatasetToolError(
             f"{root}: info.json total_episodes={info.get('total_episodes')} but meta/episodes has {len(rows)} rows"
