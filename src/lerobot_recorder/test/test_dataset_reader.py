@@ -235,3 +235,17 @@ def test_torch_dataloader_workers(root):
     assert first["task"][0] == syn.TASKS[syn.EPISODE_TASKS[0]]
     np.testing.assert_array_equal(first["observation.images.front"][3].numpy(), r[3]["observation.images.front"].numpy())
     torch.testing.assert_close(torch.cat([b["index"] for b in batches]), torch.arange(len(r)))
+
+
+def test_broken_info_is_a_clear_error(scratch):
+    from lerobot_recorder.dataset.reader import DatasetFormatError
+
+    info_file = scratch / "meta" / "info.json"
+    info = json.loads(info_file.read_text())
+    del info["features"]["task_index"]
+    info_file.write_text(json.dumps(info))
+    with pytest.raises(DatasetFormatError, match=r"default features \['task_index'\] are missing"):
+        LeRobotDatasetReader(scratch)
+    (scratch / "meta" / "info.json").unlink()
+    with pytest.raises(DatasetFormatError, match="missing meta/info.json"):
+        LeRobotDatasetReader(scratch)

@@ -181,6 +181,12 @@ class DatasetMeta:
             if key not in self.info:
                 raise DatasetFormatError(f"{fmt.info_path(self.root)}: missing key {key!r}")
         self.features: dict[str, dict[str, Any]] = self.info["features"]
+        for key, ft in self.features.items():
+            if not isinstance(ft, dict) or "dtype" not in ft or "shape" not in ft:
+                raise DatasetFormatError(f"{fmt.info_path(self.root)}: feature {key!r} needs 'dtype' and 'shape', got {ft!r}")
+        missing = [k for k in fmt.DEFAULT_FEATURES if k not in self.features]
+        if missing:
+            raise DatasetFormatError(f"{fmt.info_path(self.root)}: default features {missing} are missing")
         stats_file = fmt.stats_path(self.root)
         self.stats: dict[str, dict[str, np.ndarray]] = (
             _stats_to_numpy(json.loads(stats_file.read_text(encoding="utf-8"))) if stats_file.exists() else {}
