@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from lerobot_drivers.teleop.gamepad import GamepadJog
 from lerobot_drivers.teleop.jog import SO_ARM_JOINTS, JogTarget
+from lerobot_drivers.nodes.runner import run_node
 
 INSTALL_HINT = ("the gamepad teleop needs pygame, which is not installed in this Python environment.\n"
                 "Install it with:  pip install 'pygame>=2.5,<2.7'  (inside the workspace venv: "
@@ -99,18 +98,8 @@ def main(args=None) -> int:
     if pygame is None:
         print(f"gamepad_teleop: {INSTALL_HINT}", file=sys.stderr)
         return 1
-    rclpy.init(args=args)
-    node = GamepadTeleopNode(pygame)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        pygame.quit()
-    return 0
-
+    return run_node(lambda: GamepadTeleopNode(pygame), "gamepad_teleop", args, config_errors=(),
+                    on_exit=lambda _node: pygame.quit())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,9 +21,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
@@ -34,6 +32,7 @@ from lerobot_drivers.gym_robot import (GymRobot, GymRobotConfig, GymRobotError, 
                                        parse_env_kwargs)
 from lerobot_drivers.qos import IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
+from lerobot_drivers.nodes.runner import run_node
 
 MSG_TYPES = ("JointState", "Float32MultiArray")
 
@@ -150,23 +149,8 @@ class GymRobotNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = GymRobotNode()
-    except GymRobotError as error:
-        print(f"gym_robot: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.robot.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(GymRobotNode, "gym_robot", args, config_errors=(GymRobotError,),
+                    on_exit=lambda node: node.robot.close())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,9 +17,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PointStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -29,6 +27,7 @@ from lerobot_msgs.msg import RecorderStatus
 from lerobot_drivers.sim.kinematics import JOINT_NAMES
 from lerobot_drivers.sim.scripted_operator import JointPath, plan_home, plan_reach, to_lerobot_units
 from lerobot_drivers.sim.servo_bus_simulator import send_command
+from lerobot_drivers.nodes.runner import run_node
 
 HAND_SPEED_TICKS_S = 6000.0  # fast enough that the hand tracks the planned path at 30 Hz waypoints
 
@@ -100,22 +99,7 @@ class ScriptedOperatorNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ScriptedOperatorNode()
-    except ValueError as error:
-        print(f"scripted_operator: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(ScriptedOperatorNode, "scripted_operator", args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
@@ -32,6 +30,7 @@ from lerobot_drivers.qos import IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 from lerobot_drivers.sim.kinematics import JOINT_NAMES, forward_kinematics
 from lerobot_drivers.sim.scene import ReachingScene, SceneConfig
+from lerobot_drivers.nodes.runner import run_node
 
 
 class SimCameraNode(Node):
@@ -111,22 +110,7 @@ class SimCameraNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SimCameraNode()
-    except ValueError as error:
-        print(f"sim_camera: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(SimCameraNode, "sim_camera", args)
 
 if __name__ == "__main__":
     sys.exit(main())
