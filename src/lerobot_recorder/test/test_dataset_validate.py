@@ -241,3 +241,10 @@ def test_episode_points_at_wrong_data_file(ds):
     _edit_column(target, "data/file_index", row, 1)
     p = _only(validate_dataset(ds), "data.episode")[0]
     assert p.episode == 0 and p.file == FIRST_DATA and "points at data file (0, 1)" in p.message
+
+
+def test_leftover_staging_is_a_warning(ds):
+    (ds / "images" / "observation.images.front" / "episode-000006").mkdir(parents=True)
+    report = validate_dataset(ds)
+    assert report.ok and len(report.warnings) == 1
+    assert report.warnings[0].check == "layout.staging" and "[warning]" in report.format()

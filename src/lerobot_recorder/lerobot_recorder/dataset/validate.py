@@ -679,6 +679,10 @@ def validate_dataset(root: Path | str, check_videos: bool = True) -> ValidationR
     if check_videos and episodes and fmt.video_keys(features) and isinstance(info.get("video_path"), str):
         videos = _check_videos(root, info, features, episodes, out)
     _check_stats(root, features, out)
+    staging = root / "images"
+    if staging.is_dir() and any(staging.iterdir()):
+        out.add("layout.staging", "leftover image staging folder (frames of an episode that was never saved?); "
+                "it is not part of the dataset and upstream's push_to_hub ignores it", "images", severity="warning")
     out.finish()
     report.summary = {
         "episodes": len(episodes) if episodes else 0,
