@@ -9,13 +9,15 @@ Public API:
   sync_read_registers, enable_torque, disable_torque, torque_disabled(), read_calibration,
   write_calibration, is_calibrated, set_half_turn_homings, record_ranges_of_motion, configure_motors.
 - Errors: `MotorBusError` and subclasses `MotorCommError`, `MotorStatusError`, `MotorHandshakeError`,
-  `MotorPortError`, `MotorNotConnectedError`; bad caller input raises `MotorConfigError` (a ValueError).
+  `MotorPortError` (also: serial device failed mid-transaction), `MotorNotConnectedError`,
+  `MotorTorqueOffError` (disable_torque tried every motor; `.failures`/`.motors` list those still on);
+  bad caller input raises `MotorConfigError` (a ValueError).
 """
 from lerobot_drivers.motors.bus import MotorBus
 from lerobot_drivers.motors.dynamixel import DynamixelBus
 from lerobot_drivers.motors.errors import (
     MotorBusError, MotorCommError, MotorConfigError, MotorHandshakeError, MotorNotConnectedError, MotorPortError,
-    MotorStatusError,
+    MotorStatusError, MotorTorqueOffError,
 )
 from lerobot_drivers.motors.feetech import FeetechBus
 from lerobot_drivers.motors.motor import Motor, MotorCalibration, MotorNormMode
@@ -24,5 +26,5 @@ from lerobot_drivers.motors.normalization import normalize_position, unnormalize
 __all__ = [
     "DynamixelBus", "FeetechBus", "Motor", "MotorBus", "MotorBusError", "MotorCalibration", "MotorCommError",
     "MotorConfigError", "MotorHandshakeError", "MotorNormMode", "MotorNotConnectedError", "MotorPortError",
-    "MotorStatusError", "normalize_position", "unnormalize_position",
+    "MotorStatusError", "MotorTorqueOffError", "normalize_position", "unnormalize_position",
 ]

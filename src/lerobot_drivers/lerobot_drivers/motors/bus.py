@@ -11,6 +11,14 @@ Value conventions:
   is raw (sign-decoded integers in the register's own unit).
 - `sync_write` sends no status reply (fast; meant for Goal_Position in control loops). `write` waits for the
   motor's status packet (reliable; meant for configuration).
+
+Robustness rules (every transaction goes through `_exchange`):
+- the SDK port handler's busy flag (`is_using`) is released after every wire exchange, even when the SDK
+  call raised, so a bus object stays usable after a failure (and after disconnect() + connect());
+- serial-layer failures (termios.error, OSError, serial.SerialException: the adapter vanished) are raised
+  as MotorPortError naming the port, motor and register; they are not retried (the device is gone).
+- `disable_torque` is a safety path: it attempts every motor, then raises one MotorTorqueOffError naming
+  each motor it could not switch off.
 """
 from __future__ import annotations
 
@@ -21,14 +29,28 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lerobot_drivers.motors.errors import (
-    MotorBusError, MotorCommError, MotorConfigError, MotorHandshakeError, MotorNotConnectedError, MotorStatusError,
+    MotorBusError, MotorCommError, MotorConfigError, MotorHandshakeError, MotorNotConnectedError, MotorPortError,
+    MotorStatusError, MotorTorqueOffError,
 )
 from lerobot_drivers.motors.motor import Motor, MotorCalibration
 from lerobot_drivers.motors.normalization import normalize_position, unnormalize_position
 
+try:
+    import termios
+    _TERMIOS_ERRORS: tuple[type[Exception], ...] = (termios.error,)
+except ImportError:  # not POSIX
+    _TERMIOS_ERRORS = ()
+
 logger = logging.getLogger(__name__)
+
+# What the serial layer raises when the device disappears mid-use: pyserial's SerialException is an OSError;
+# tcflush/tcdrain (reset_input_buffer, flush) raise termios.error, which is not.
+SERIAL_LAYER_ERRORS: tuple[type[Exception], ...] = (OSError, *_TERMIOS_ERRORS)
+
+T = TypeVar("T")
 
 NORMALIZED_REGISTERS = ("Goal_Position", "Present_Position")
 
@@ -128,11 +150,9 @@ class MotorBus(ABC):
     @abstractmethod
     def write_calibration(self, calibration: Mapping[str, MotorCalibration], cache: bool = True) -> None: ...
 
-    @abstractmethod
-    def enable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None: ...
-
-    @abstractmethod
-    def disable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None: ...
+    # Register writes that switch a motor's torque on / off, in order (Feetech also toggles the EEPROM Lock).
+    torque_on_writes: tuple[tuple[str, int], ...] = (("Torque_Enable", 1),)
+    torque_off_writes: tuple[tuple[str, int], ...] = (("Torque_Enable", 0),)
 
     @abstractmethod
     def configure_motors(self) -> None:
@@ -145,6 +165,27 @@ class MotorBus(ABC):
 
     def _before_retry(self) -> None:
         """Hook run after a failed transaction, before retrying (drop stale bytes)."""
+
+    def _release_port(self) -> None:
+        """Hook: mark the SDK port handler free again (its `is_using` flag), whatever the exchange did."""
+
+    def _exchange(self, motor: str | None, register: str, action: str, tx: Callable[..., T], *args) -> T:
+        """Run one wire-level call (`_tx_*` or `_before_retry`) with the bus lock held by the caller.
+
+        The SDK marks its port busy at the start of a packet and clears the mark only on its normal return
+        paths; an exception in between (device unplugged, SDK bug) would leave every later transaction failing
+        with "port is in use". So the mark is cleared here in all cases, and serial-layer errors become
+        MotorPortError naming port, motor and register.
+        """
+        try:
+            return tx(*args)
+        except SERIAL_LAYER_ERRORS as exc:
+            motor_id = self.motors[motor].id if motor in self.motors else None
+            raise MotorPortError(self.port, motor, register,
+                                 f"{action}: serial device failed ({type(exc).__name__}: {exc}); is the adapter "
+                                 "still plugged in? disconnect() and connect() once it is back", motor_id) from exc
+        finally:
+            self._release_port()
 
     # ------------------------------------------------------------------ connection
     @property
@@ -186,28 +227,39 @@ class MotorBus(ABC):
         self._extra_handshake_checks()
 
     def disconnect(self, disable_torque: bool = True) -> None:
-        """Optionally disable torque on every motor (5 retries, errors logged), then close the port."""
+        """Optionally disable torque on every motor (5 retries, errors logged), then close the port.
+
+        The bus is marked disconnected even when closing fails (device already gone), so connect() can follow.
+        """
         with self._lock:
             if not self._connected:
                 return
-            if disable_torque:
+            try:
+                if disable_torque:
+                    try:
+                        self.disable_torque(num_retry=5)
+                    except MotorBusError as exc:
+                        logger.warning("disconnect: could not disable torque: %s", exc)
+            finally:
+                self._connected = False
                 try:
-                    self.disable_torque(num_retry=5)
-                except MotorBusError as exc:
-                    logger.warning("disconnect: could not disable torque: %s", exc)
-            self._close_port()
-            self._connected = False
+                    self._close_port()
+                except SERIAL_LAYER_ERRORS as exc:
+                    logger.warning("port %s: closing the serial port failed: %s", self.port, exc)
+                finally:
+                    self._release_port()
 
     def ping(self, motor: str | int, num_retry: int = 0) -> int | None:
         """Model number of the motor (name or id), or None if it does not answer."""
         motor_id = self.motors[motor].id if isinstance(motor, str) else int(motor)
         with self._lock:
             self._require_connected(None, "ping")
+            name = self._id_to_name.get(motor_id)
             for _ in range(1 + num_retry):
-                model_number, comm, _ = self._tx_ping(motor_id)
+                model_number, comm, _ = self._exchange(name, "Model_Number", "ping", self._tx_ping, motor_id)
                 if comm == self._comm_success:
                     return model_number
-                self._before_retry()
+                self._exchange(name, "Model_Number", "ping", self._before_retry)
         return None
 
     def _require_connected(self, motor: str | None, register: str | None) -> None:
@@ -315,10 +367,10 @@ class MotorBus(ABC):
         with self._lock:
             self._require_connected(motor, register)
             for _ in range(1 + num_retry):
-                reply = self._tx_read(motor_id, address, length)
+                reply = self._exchange(motor, register, "read", self._tx_read, motor_id, address, length)
                 if reply.comm == self._comm_success:
                     break
-                self._before_retry()
+                self._exchange(motor, register, "read", self._before_retry)
             else:
                 raise self._comm_error(motor, register, reply.comm, 1 + num_retry, "read")
         self._note_status(motor, reply.error)
@@ -334,11 +386,12 @@ class MotorBus(ABC):
         motor_id = self.motors[motor].id
         with self._lock:
             self._require_connected(motor, register)
+            action = f"write {value!r}"
             for _ in range(1 + num_retry):
-                reply = self._tx_write(motor_id, address, data)
+                reply = self._exchange(motor, register, action, self._tx_write, motor_id, address, data)
                 if reply.comm == self._comm_success:
                     break
-                self._before_retry()
+                self._exchange(motor, register, action, self._before_retry)
             else:
                 raise self._comm_error(motor, register, reply.comm, 1 + num_retry, f"write {value!r}")
         self._note_status(motor, reply.error)
@@ -352,11 +405,11 @@ class MotorBus(ABC):
         with self._lock:
             self._require_connected(None, label)
             for _ in range(1 + num_retry):
-                replies = self._tx_sync_read(ids, address, length)
+                replies = self._exchange(None, label, "sync_read", self._tx_sync_read, ids, address, length)
                 failed = next((mid for mid, r in replies.items() if r.comm != self._comm_success), None)
                 if failed is None and len(replies) == len(ids):
                     break
-                self._before_retry()
+                self._exchange(None, label, "sync_read", self._before_retry)
             else:
                 failed_id = failed if failed is not None else ids[len(replies)]
                 comm = replies[failed_id].comm if failed_id in replies else -1
@@ -417,13 +470,54 @@ class MotorBus(ABC):
         with self._lock:
             self._require_connected(None, register)
             for _ in range(1 + num_retry):
-                comm = self._tx_sync_write(address, length, data_by_id)
+                comm = self._exchange(None, register, "sync_write", self._tx_sync_write, address, length, data_by_id)
                 if comm == self._comm_success:
                     return
-                self._before_retry()
+                self._exchange(None, register, "sync_write", self._before_retry)
             raise self._comm_error(None, register, comm, 1 + num_retry, "sync_write")
 
-    # ------------------------------------------------------------------ torque helpers
+    # ------------------------------------------------------------------ torque
+    def enable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None:
+        """Switch torque on (`torque_on_writes`, waiting for each status packet), motor by motor.
+
+        Stops at the first write that fails its retries and raises that error (it names port, motor and id,
+        register); the motors before it are already on, the ones after it were not attempted (a note on the
+        exception lists both).
+        """
+        names = self.motor_names(motors)
+        with self._lock:
+            self._require_connected(None, "Torque_Enable")
+            for index, name in enumerate(names):
+                for register, value in self.torque_on_writes:
+                    try:
+                        self.write(register, name, value, num_retry=num_retry)
+                    except MotorBusError as exc:
+                        exc.add_note(f"enable_torque: torque already on for {names[:index]}; "
+                                     f"not attempted for {names[index + 1:]}")
+                        raise
+
+    def disable_torque(self, motors: MotorSelection = None, num_retry: int = 2) -> None:
+        """Switch torque off on every given motor (`torque_off_writes`, status error bytes ignored).
+
+        A safety path: a motor whose write fails (after 1 + `num_retry` tries) does not stop the others.
+        Once every motor has been attempted, raises MotorTorqueOffError naming each motor (port, name, id,
+        register) that could not be switched off. After a failed Torque_Enable write, that motor's later
+        writes (Feetech's Lock) are skipped: they would fail the same way and only delay the next motor.
+        """
+        names = self.motor_names(motors)
+        failures: list[MotorBusError] = []
+        with self._lock:
+            self._require_connected(None, "Torque_Enable")
+            for name in names:
+                for register, value in self.torque_off_writes:
+                    try:
+                        self.write(register, name, value, num_retry=num_retry, check_status=False)
+                    except MotorBusError as exc:
+                        failures.append(exc)
+                        break
+        if failures:
+            raise MotorTorqueOffError(self.port, failures)
+
     @contextlib.contextmanager
     def torque_disabled(self, motors: MotorSelection = None) -> Iterator[None]:
         """Disable torque for the block (e.g. EEPROM writes), re-enable it afterwards."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import dynamixel_sdk as dxl
 
 from lerobot_drivers.motors import dynamixel_tables as tables
-from lerobot_drivers.motors.bus import MotorBus, MotorSelection, RawReply
+from lerobot_drivers.motors.bus import MotorBus, RawReply
 from lerobot_drivers.motors.encoding import (
     bytes_to_int, decode_twos_complement, encode_twos_complement, int_to_bytes,
 )
@@ -50,6 +50,7 @@ class DynamixelBus(MotorBus):
 
     # ------------------------------------------------------------------ port
     def _open_port(self) -> None:
+        self._port_handler.is_using = False  # a fresh connection starts with a free port whatever happened before
         try:
             ok = self._port_handler.openPort() and self._port_handler.setBaudRate(self.baudrate)
         except Exception as exc:
@@ -61,6 +62,9 @@ class DynamixelBus(MotorBus):
         if self._port_handler.is_open:
             self._port_handler.closePort()
 
+    def _release_port(self) -> None:
+        self._port_handler.is_using = False
+
     # dynamixel_sdk's clearPort() already resets the input buffer before every transmission.
 
     # ------------------------------------------------------------------ wire transactions
@@ -70,7 +74,6 @@ class DynamixelBus(MotorBus):
         packet[PKT_INSTRUCTION] = dxl.INST_PING
         comm = self._packet_handler.txPacket(self._port_handler, packet)
         if comm != dxl.COMM_SUCCESS:
-            self._port_handler.is_using = False
             return 0, comm, 0
         self._port_handler.setPacketTimeout(11)
         reply = self._rx_status(motor_id, 3)  # model number (2 bytes) + firmware version
@@ -95,7 +98,6 @@ class DynamixelBus(MotorBus):
         packet[PKT_INSTRUCTION + 1:PKT_INSTRUCTION + 5] = [address & 0xFF, address >> 8, length & 0xFF, length >> 8]
         comm = self._packet_handler.txPacket(self._port_handler, packet)
         if comm != dxl.COMM_SUCCESS:
-            self._port_handler.is_using = False
             return RawReply(comm, 0, [])
         self._port_handler.setPacketTimeout(length + 11)
         return self._rx_status(motor_id, length)
@@ -161,14 +163,6 @@ class DynamixelBus(MotorBus):
         """Return_Delay_Time = 0 (default 250 = 500 us)."""
         for name in self.motors:
             self.write("Return_Delay_Time", name, return_delay_time)
-
-    def enable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None:
-        for name in self.motor_names(motors):
-            self.write("Torque_Enable", name, 1, num_retry=num_retry)
-
-    def disable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None:
-        for name in self.motor_names(motors):
-            self.write("Torque_Enable", name, 0, num_retry=num_retry, check_status=False)
 
     # ------------------------------------------------------------------ calibration
     def read_calibration(self) -> dict[str, MotorCalibration]:

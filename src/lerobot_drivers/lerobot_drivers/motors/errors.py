@@ -30,7 +30,9 @@ class MotorBusError(Exception):
 
 
 class MotorPortError(MotorBusError, ConnectionError):
-    """The serial port could not be opened (wrong path, permissions, unplugged adapter)."""
+    """The serial port could not be opened (wrong path, permissions, unplugged adapter), or the serial layer
+    failed in the middle of a transaction (termios.error / OSError / SerialException: the device vanished).
+    The bus stays usable after disconnect() + connect() once the device is back."""
 
 
 class MotorCommError(MotorBusError, ConnectionError):
@@ -53,6 +55,30 @@ class MotorHandshakeError(MotorBusError, ConnectionError):
 
 class MotorNotConnectedError(MotorBusError, ConnectionError):
     """A bus operation was attempted before connect() or after disconnect()."""
+
+
+class MotorTorqueOffError(MotorBusError, ConnectionError):
+    """disable_torque tried every motor but could not switch some of them off.
+
+    `failures` holds one error per motor that failed (its port, motor name and id, register and cause);
+    `motors` their names. With a single failure, `motor`/`motor_id`/`register` are that motor's.
+    """
+
+    def __init__(self, port: str, failures: list[MotorBusError]) -> None:
+        if not failures:
+            raise ValueError("MotorTorqueOffError needs at least one failure")
+        self.failures = list(failures)
+        self.motors = [f.motor for f in self.failures]
+        each = "; ".join(_describe_failure(f) for f in self.failures)
+        detail = f"torque off failed on {len(self.failures)} motor(s) (every motor was attempted): {each}"
+        only = self.failures[0] if len(self.failures) == 1 else None
+        super().__init__(port, only.motor if only else None, only.register if only else "Torque_Enable",
+                         detail, only.motor_id if only else None)
+
+
+def _describe_failure(error: MotorBusError) -> str:
+    who = f"motor '{error.motor}'" + (f" (id {error.motor_id})" if error.motor_id is not None else "")
+    return f"{who} register {error.register}: {error.detail}"
 
 
 class MotorConfigError(ValueError):

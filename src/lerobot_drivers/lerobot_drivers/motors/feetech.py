@@ -20,7 +20,7 @@ import scservo_sdk as scs
 from scservo_sdk.protocol_packet_handler import protocol_packet_handler
 
 from lerobot_drivers.motors import feetech_tables as tables
-from lerobot_drivers.motors.bus import MotorBus, MotorSelection, RawReply
+from lerobot_drivers.motors.bus import MotorBus, RawReply
 from lerobot_drivers.motors.encoding import (
     bytes_to_int, decode_sign_magnitude, encode_sign_magnitude, int_to_bytes,
 )
@@ -50,6 +50,10 @@ class FeetechBus(MotorBus):
     model_resolution = tables.MODEL_RESOLUTION
     model_control_table = tables.MODEL_CONTROL_TABLE
     _comm_success = scs.COMM_SUCCESS
+    # Torque on: Torque_Enable = 1 then Lock = 1 (EEPROM write-protected while driving); off: the reverse values
+    # (EEPROM writable). enable_torque / disable_torque are MotorBus's.
+    torque_on_writes = (("Torque_Enable", 1), ("Lock", 1))
+    torque_off_writes = (("Torque_Enable", 0), ("Lock", 0))
 
     def __init__(self, port: str, motors: Mapping[str, Motor],
                  calibration: Mapping[str, MotorCalibration] | None = None, baudrate: int | None = None,
@@ -68,6 +72,7 @@ class FeetechBus(MotorBus):
 
     # ------------------------------------------------------------------ port
     def _open_port(self) -> None:
+        self._port_handler.is_using = False  # a fresh connection starts with a free port whatever happened before
         try:
             ok = self._port_handler.openPort() and self._port_handler.setBaudRate(self.baudrate)
         except Exception as exc:  # pyserial raises SerialException (an OSError) for a bad path
@@ -79,6 +84,9 @@ class FeetechBus(MotorBus):
     def _close_port(self) -> None:
         if self._port_handler.is_open:
             self._port_handler.closePort()
+
+    def _release_port(self) -> None:
+        self._port_handler.is_using = False
 
     def _drop_stale_input(self) -> None:
         ser = self._port_handler.ser
@@ -120,7 +128,6 @@ class FeetechBus(MotorBus):
         packet[PKT_PARAMETER0], packet[PKT_PARAMETER0 + 1] = address, length
         comm = self._packet_handler.txPacket(self._port_handler, packet)
         if comm != scs.COMM_SUCCESS:
-            self._port_handler.is_using = False
             return RawReply(comm, 0, [])
         self._port_handler.setPacketTimeout(length + 6)
         return self._rx_status(motor_id, length)
@@ -207,17 +214,6 @@ class FeetechBus(MotorBus):
                 if phase & 0x10:
                     self.write("Phase", name, phase & ~0x10)
 
-    def enable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None:
-        """Torque_Enable = 1 then Lock = 1 (EEPROM write-protected while driving)."""
-        for name in self.motor_names(motors):
-            self.write("Torque_Enable", name, 1, num_retry=num_retry)
-            self.write("Lock", name, 1, num_retry=num_retry)
-
-    def disable_torque(self, motors: MotorSelection = None, num_retry: int = 0) -> None:
-        """Torque_Enable = 0 then Lock = 0 (EEPROM writable)."""
-        for name in self.motor_names(motors):
-            self.write("Torque_Enable", name, 0, num_retry=num_retry, check_status=False)
-            self.write("Lock", name, 0, num_retry=num_retry, check_status=False)
 
     # ------------------------------------------------------------------ calibration
     def read_calibration(self) -> dict[str, MotorCalibration]:
