@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lerobot_recorder.dataset.reader import DatasetVersionError, LeRobotDatasetReader
-from lerobot_recorder.dataset.video_decode import FrameTimestampError, VideoFileDecoder
+from lerobot_recorder.dataset.video_decode import FrameTimestampError, VideoFileDecoder, decode_frames
 from oracle import synthetic_episodes as syn
 from oracle.our_writer_dataset import write_with_our_writer
 
@@ -201,6 +201,8 @@ def test_decoder_past_end_of_stream(root):
     with pytest.raises(FrameTimestampError, match="past the end"):
         dec.frames_at([100.0])
     dec.close()
+    one_shot = decode_frames(video, [1 / FPS])
+    np.testing.assert_array_equal(one_shot[0], VideoFileDecoder(video).frames_at([1 / FPS])[0])
 
 
 def test_refuses_v2_datasets(tmp_path):

@@ -193,24 +193,3 @@ def decode_frames(path: Path | str, timestamps: Sequence[float], tolerance_s: fl
     finally:
         dec.close()
 
-
-def probe_video(path: Path | str) -> dict:
-    """Stream facts the validator needs: frame count (by demuxing packets), fps, duration, size, codec."""
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0]
-        tb = stream.time_base
-        duration = float(stream.duration * tb) if stream.duration is not None else None
-        return {
-            "frames": len(pts),
-            "first_pts_s": float(min(pts) * tb) if pts else None,
-            "last_pts_s": float(max(pts) * tb) if pts else None,
-            "duration_s": duration,
-            "fps": float(stream.average_rate) if stream.average_rate else None,
-            "width": stream.codec_context.width,
-            "height": stream.codec_context.height,
-            "codec": stream.codec_context.name,
-            "pix_fmt": stream.codec_context.pix_fmt,
-        }
