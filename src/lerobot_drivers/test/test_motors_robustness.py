@@ -41,7 +41,7 @@ def test_disable_torque_reaches_every_motor_and_names_each_failure(arm, bus_clas
             assert {n: sim.register(n, "Lock") for n in NAMES} == {**{n: 0 for n in NAMES}, "elbow_flex": 1}
         assert err.motors == ["elbow_flex"]
         assert (err.port, err.motor, err.motor_id, err.register) == (sim.port, "elbow_flex", 3, "Torque_Enable")
-        assert isinstance(err.failures[0], MotorCommError) and "2 tries" in str(err)
+        assert isinstance(err.failures[0], MotorCommError) and "2 tries" in str(err) and not err.port_failed
         assert sim.port in str(err) and "'elbow_flex' (id 3)" in str(err) and "Torque_Enable" in str(err)
 
         # first and last motor silent: both named, everything in between switched off
@@ -143,7 +143,7 @@ def test_vanished_device_raises_port_error_and_the_bus_reconnects(arm, bus_class
         with pytest.raises(MotorTorqueOffError) as info:  # every motor attempted, each failure named
             bus.disable_torque()
         assert info.value.motors == NAMES
-        assert all(isinstance(f, MotorPortError) for f in info.value.failures)
+        assert all(isinstance(f, MotorPortError) for f in info.value.failures) and info.value.port_failed
         bus.disconnect()  # torque-off failure is logged; the port is closed anyway
         assert not bus.is_connected
 

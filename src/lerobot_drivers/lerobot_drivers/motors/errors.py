@@ -62,6 +62,8 @@ class MotorTorqueOffError(MotorBusError, ConnectionError):
 
     `failures` holds one error per motor that failed (its port, motor name and id, register and cause);
     `motors` their names. With a single failure, `motor`/`motor_id`/`register` are that motor's.
+    `port_failed` is True when the serial device itself failed (some failure is a MotorPortError): retrying
+    on this port cannot help, reconnect instead.
     """
 
     def __init__(self, port: str, failures: list[MotorBusError]) -> None:
@@ -69,6 +71,7 @@ class MotorTorqueOffError(MotorBusError, ConnectionError):
             raise ValueError("MotorTorqueOffError needs at least one failure")
         self.failures = list(failures)
         self.motors = [f.motor for f in self.failures]
+        self.port_failed = any(isinstance(f, MotorPortError) for f in self.failures)
         each = "; ".join(_describe_failure(f) for f in self.failures)
         detail = f"torque off failed on {len(self.failures)} motor(s) (every motor was attempted): {each}"
         only = self.failures[0] if len(self.failures) == 1 else None
