@@ -1,25 +1,25 @@
-"""LeRobotDataset v3.0: format constants, writer (and reader/validation, owned elsewhere).
+"""LeRobotDataset v3.0: the one place that knows the format (writer, reader, validation, tools).
 
-The writer is imported lazily so that `lerobot_recorder.dataset.format` stays cheap to import.
+Names are imported lazily so that `lerobot_recorder.dataset.format` stays cheap to import.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-_WRITER_NAMES = ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError", "EpisodeSaveError", "recover")
-_VIDEO_NAMES = ("VideoEncoderConfig", "EncoderError", "EncoderStalledError")
+_EXPORTS = {
+    "writer": ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError", "EpisodeSaveError", "recover"),
+    "video": ("VideoEncoderConfig", "EncoderError", "EncoderStalledError"),
+    "reader": ("LeRobotDatasetReader", "DatasetMeta", "DatasetFormatError", "DatasetVersionError"),
+    "validate": ("validate_dataset", "ValidationReport"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [*_WRITER_NAMES, *_VIDEO_NAMES]
+__all__ = list(_MODULE_OF)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WRITER_NAMES:
-        from . import writer
-
-        return getattr(writer, name)
-    if name in _VIDEO_NAMES:
-        from . import video
-
-        return getattr(video, name)
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
