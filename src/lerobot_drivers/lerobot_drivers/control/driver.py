@@ -26,7 +26,7 @@ from lerobot_drivers.control.controller import GoalController
 from lerobot_drivers.control.health import DriverHealth, readings_from_state
 from lerobot_drivers.control.loop_stats import Backoff, LoopStats
 from lerobot_drivers.control.units import UnitMap
-from lerobot_drivers.motors.errors import MotorBusError
+from lerobot_drivers.motors.errors import MotorBusError, MotorPortError, MotorTorqueOffError
 
 
 class ArmLike(Protocol):
@@ -232,24 +232,28 @@ class ArmDriver:
         return all_off or not was_configured
 
     def _torque_off(self, why: str, budget_s: float = 3.0) -> bool:
-        """Torque off motor by motor, retrying each until it acknowledges or the time budget is spent.
+        """Torque off, retried until every motor acknowledged or the time budget is spent.
 
-        Safety-critical, so more persistent than the bus's own disable_torque (which gives up on the remaining
-        motors when one write fails its retries). Returns True when every motor acknowledged."""
+        Safety-critical, so more persistent than one bus call: the bus tries every motor on each call and names the
+        ones that did not acknowledge; those are retried here. A failed port (device gone) ends the attempts, since
+        retrying on it cannot help. Returns True when every motor acknowledged."""
         pending = list(self.units.names)
         deadline = time.monotonic() + budget_s
         last_error: Exception | None = None
         while pending and time.monotonic() < deadline:
-            for name in list(pending):
-                try:
-                    self.arm.disable_torque([name])
-                    pending.remove(name)
-                except MotorBusError as exc:  # no/corrupt reply: keep trying, this motor and the others
-                    last_error = exc
-                except Exception as exc:  # noqa: BLE001 - the port itself is gone (EIO): retrying cannot help
-                    last_error = exc
-                    deadline = 0.0
+            try:
+                self.arm.disable_torque(pending)
+                pending = []
+            except MotorTorqueOffError as exc:  # some motors did not answer: retry just those
+                last_error = exc
+                pending = [name for name in pending if name in exc.motors]
+                if exc.port_failed:
                     break
+            except MotorPortError as exc:
+                last_error = exc
+                break
+            except MotorBusError as exc:
+                last_error = exc
         if pending:
             self.log.error(f"{why}: torque off not acknowledged by {pending}: {last_error}")
         return not pending
@@ -331,6 +335,9 @@ class ArmDriver:
                     latency = self.clock() - command_stamp
                     with self._command_lock:  # snapshot() copies the deque from another thread
                         self.command_latencies.append(latency)
+        except MotorPortError as exc:  # the serial device itself failed: reconnect at once
+            self._on_failure(exc, port_failed=True)
+            return
         except MotorBusError as exc:
             self._on_failure(exc, port_failed=False)
             return
