@@ -25,6 +25,7 @@ def _fake_tree(root: Path) -> None:
         "data/chunk-000/file-000.parquet",
         "videos/observation.images.front/chunk-000/file-000.mp4",
         "images/observation.images.front/episode-000003/frame-000000.png",
+        ".staging/pending/observation.images.front/episode-000004.mp4",
         ".git/HEAD",
         ".cache/huggingface/upload/x.lock",
     ]:
@@ -33,7 +34,7 @@ def _fake_tree(root: Path) -> None:
         p.write_bytes(b"x")
 
 
-def test_select_upload_files_skips_image_staging_and_git(tmp_path):
+def test_select_upload_files_skips_staging_and_git(tmp_path):
     _fake_tree(tmp_path)
     files = hub.select_upload_files(tmp_path)
     assert files == [
@@ -46,8 +47,8 @@ def test_select_upload_files_skips_image_staging_and_git(tmp_path):
     ]
     no_videos = hub.select_upload_files(tmp_path, push_videos=False)
     assert not any(f.startswith("videos/") for f in no_videos) and "meta/info.json" in no_videos
-    assert hub.upload_ignore_patterns() == ["images/"]
-    assert hub.upload_ignore_patterns(push_videos=False) == ["images/", "videos/"]
+    assert hub.upload_ignore_patterns() == ["images/", ".staging/"]
+    assert hub.upload_ignore_patterns(push_videos=False) == ["images/", ".staging/", "videos/"]
 
 
 def test_dataset_card_metadata_and_body(tmp_path):

@@ -21,8 +21,9 @@ from packaging.version import InvalidVersion, Version
 
 from .format import CODEBASE_VERSION, INFO_PATH, read_info
 
-# `images/` holds only temporary PNG staging of an unfinished recording; it is never part of a dataset.
-PUSH_IGNORE_PATTERNS: tuple[str, ...] = ("images/",)
+# Never part of a dataset: `images/` (upstream's temporary PNG staging of an unfinished recording) and `.staging/`
+# (our writer's journal and pending video segments while it is open, or after a crash until the next open()).
+PUSH_IGNORE_PATTERNS: tuple[str, ...] = ("images/", ".staging/")
 CARD_DATA_FILES = "data/*/*.parquet"
 
 
