@@ -13,11 +13,11 @@ images and encoding them with the same encoder (the writer's per-camera encoder 
 dataset writing. The ratio conversion fps / reference fps is the figure of merit (target >= 0.8).
 
     source env.bash && python benchmarks/bench_recorder.py --duration 20 --bag-seconds 10
-    python benchmarks/bench_recorder.py --skip-bag --image-reliable --image-depth 10   # reliable camera QoS
+    python benchmarks/bench_recorder.py --skip-bag --image-best-effort   # best-effort camera subscription
 
-On a busy 2-core machine, best-effort camera topics (the interface default) lose most 640x480 samples in DDS
-before the recorder can read them (compare published_per_camera with received_since_start); reliable camera QoS
-recovers them.
+Camera topics are reliable (the interface default). On a busy 2-core machine a best-effort camera subscription
+loses most 640x480 samples in DDS before the recorder can read them (compare published_per_camera with
+received_since_start); --image-best-effort measures that case.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 
 # ------------------------------------------------------------------------------------------------ setup
 def interface_yaml(cameras: int, width: int, height: int, fps: int, image_depth: int = 0,
-                   image_reliable: bool = False) -> str:
+                   image_best_effort: bool = False) -> str:
     def sources(role: str) -> str:
         lines = []
         for arm in ARMS:
@@ -54,7 +54,7 @@ def interface_yaml(cameras: int, width: int, height: int, fps: int, image_depth:
         transforms: {{default: rad2deg, gripper: {{scale: 100}}}}""")
         return "\n".join(lines)
 
-    qos_items = ([f"depth: {image_depth}"] if image_depth else []) + (["reliability: reliable"] if image_reliable else [])
+    qos_items = ([f"depth: {image_depth}"] if image_depth else []) + (["reliability: best_effort"] if image_best_effort else [])
     qos = f"\n      qos: {{{', '.join(qos_items)}}}" if qos_items else ""
     images = "\n".join(f"""    cam{i}:
       topic: /bench/cameras/cam{i}/image_raw
@@ -357,7 +357,8 @@ def main() -> None:
     parser.add_argument("--vcodec", default="libsvtav1")
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--image-depth", type=int, default=0, help="camera QoS depth in the interface (0 = default)")
-    parser.add_argument("--image-reliable", action="store_true", help="reliable camera QoS in the interface")
+    parser.add_argument("--image-best-effort", action="store_true",
+                        help="best-effort camera subscription (default: reliable, as the interface files)")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-bag", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -369,7 +370,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
     interface_path = work / "bench.yaml"
     interface_path.write_text(interface_yaml(args.cameras, args.width, args.height, args.fps, args.image_depth,
-                                              args.image_reliable))
+                                              args.image_best_effort))
     print(f"bench_recorder: {args.cameras} cameras {args.width}x{args.height}@{args.camera_hz}, 4 joint states "
           f"@{args.joint_hz} Hz, fps {args.fps}, codec {args.vcodec}, {os.cpu_count()} cores; work {work}")
     results = {}
