@@ -76,11 +76,14 @@ class QoSSpec:
         return f"{self.reliability}/{self.durability}/depth {self.depth}"
 
 
-SENSOR_QOS = QoSSpec("best_effort", "volatile", 10)
+# Keep-last depths sized for the recorder's worst ingest stall (a message overwritten in the subscription's queue
+# leaves a gap in the stream, and a frame time inside the gap has no fresh value): 50 joint states are 0.5 s at
+# 100 Hz, 10 images 0.33 s at 30 fps.
+SENSOR_QOS = QoSSpec("best_effort", "volatile", 50)
 # Reliable images: a briefly busy recorder loses frames in DDS with best-effort delivery (50-85 % measured with
 # 3 cameras on a loaded 2-core machine). The suite's camera nodes publish reliable; a camera that publishes
 # best-effort needs `qos: {reliability: best_effort}` in the interface (the recorder reports the mismatch).
-IMAGE_QOS = QoSSpec("reliable", "volatile", 5)
+IMAGE_QOS = QoSSpec("reliable", "volatile", 10)
 COMMAND_QOS = QoSSpec("reliable", "volatile", 10)
 # Volatile so any reliable publisher matches (a transient_local subscription gets nothing from a volatile
 # publisher); a file can ask for transient_local to receive a task latched before the recorder started.

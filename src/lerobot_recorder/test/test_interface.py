@@ -96,7 +96,7 @@ def test_so101_topics_qos_and_defaults(so101):
     assert "action" not in {s.key for s in so101.stream_specs(include_action=False)}
     qos = subs["/follower/joint_states"].qos.to_rclpy()
     from rclpy.qos import ReliabilityPolicy
-    assert qos.reliability == ReliabilityPolicy.BEST_EFFORT and qos.depth == 10
+    assert qos.reliability == ReliabilityPolicy.BEST_EFFORT and qos.depth == 50
 
 
 # ------------------------------------------------------------------------------------- messages -> state

@@ -127,7 +127,7 @@ CASES = [
     ("      topic: /cameras/front/image_raw", "      topic: /follower/joint_states", 10,
      "observation.images.front", "topic /follower/joint_states is also read at"),
     ("  topic: /leader/joint_states\n", "  topic: /follower/joint_states\n  qos: {reliability: reliable}\n", 14,
-     "action", "with qos best_effort/volatile/depth 10; here it is reliable/volatile/depth 10"),
+     "action", "with qos best_effort/volatile/depth 50; here it is reliable/volatile/depth 50"),
     (STATE_BLOCK, "    sources: []\n", 5, "observation.state.sources",
      "expected at least one source"),
     ("    topic: /follower/joint_states\n",
