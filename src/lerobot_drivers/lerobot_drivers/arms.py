@@ -339,12 +339,13 @@ class Arm:
         return {k: float(v) for k, v in
                 self.bus.sync_read("Present_Position", num_retry=self.num_read_retries).items()}
 
-    def _state_registers(self) -> tuple[list[str], str, str]:
+    def _state_registers(self) -> tuple[list[str], str]:
+        """The registers of one state read and the name of the voltage register among them."""
         if self.definition.bus_type == "feetech":
             return (["Present_Position", "Present_Velocity", "Present_Load", "Present_Voltage",
-                     "Present_Temperature", "Status"], "Present_Load", "Present_Voltage")
+                     "Present_Temperature", "Status"], "Present_Voltage")
         return (["Present_Current", "Present_Velocity", "Present_Position", "Present_Input_Voltage",
-                 "Present_Temperature"], "Present_Current", "Present_Input_Voltage")
+                 "Present_Temperature"], "Present_Input_Voltage")
 
     def read_state(self) -> ArmState:
         """Everything the driver publishes, in one Sync Read over a contiguous register span.
@@ -352,7 +353,7 @@ class Arm:
         On Dynamixel, motors whose reply carried the hardware-alert bit get their Hardware_Error_Status read
         as well (an extra transaction only while a fault is present).
         """
-        registers, effort_reg, voltage_reg = self._state_registers()
+        registers, voltage_reg = self._state_registers()
         raw = self.bus.sync_read_registers(registers, num_retry=self.num_read_retries)
         positions, velocities, efforts, units, temps, volts, flags = {}, {}, {}, {}, {}, {}, {}
         for name, regs in raw.items():

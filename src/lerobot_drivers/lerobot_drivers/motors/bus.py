@@ -290,9 +290,6 @@ class MotorBus(ABC):
                                    f"'{register}'")
         return table[register]
 
-    def has_register(self, motor: str, register: str) -> bool:
-        return register in self.model_control_table[self._motor(motor).model]
-
     def _common_address(self, names: list[str], register: str) -> tuple[int, int]:
         addresses = {self.register_address(name, register) for name in names}
         if len(addresses) != 1:
@@ -393,10 +390,10 @@ class MotorBus(ABC):
                     break
                 self._exchange(motor, register, action, self._before_retry)
             else:
-                raise self._comm_error(motor, register, reply.comm, 1 + num_retry, f"write {value!r}")
+                raise self._comm_error(motor, register, reply.comm, 1 + num_retry, action)
         self._note_status(motor, reply.error)
         if check_status and reply.error:
-            raise self._status_error(motor, register, reply.error, f"write {value!r}")
+            raise self._status_error(motor, register, reply.error, action)
 
     # ------------------------------------------------------------------ group transactions
     def _sync_read_block(self, names: list[str], address: int, length: int, label: str,
