@@ -281,10 +281,6 @@ def _to_nested_list(val: Any) -> Any:
     return val
 
 
-def isfinite_all(stats: Mapping[str, Mapping[str, np.ndarray]]) -> bool:
-    return all(bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))) for fs in stats.values() for v in fs.values())
-
-
 __all__ = [
     "FrameSampler",
     "aggregate_feature_stats",

@@ -18,7 +18,6 @@ import pyarrow.parquet as pq
 
 from .format import (
     INFO_PATH,
-    STATS_PATH,
     TASKS_PATH,
     VISUAL_DTYPES,
     episodes_file_path,
@@ -32,6 +31,7 @@ from .format import (
     video_keys,
     write_json_atomic,
 )
+from .stats import stats_to_json
 
 EpisodeStats = dict[str, dict[str, np.ndarray]]
 
@@ -144,21 +144,9 @@ def load_source(root: Path | str) -> SourceDataset:
     return SourceDataset(root=root, info=info, tasks=tasks, episodes=rows, episode_stats=stats)
 
 
-def read_stats_json(root: Path | str) -> dict[str, Any]:
-    p = stats_path(root)
-    if not p.is_file():
-        return {}
-    with open(p, encoding="utf-8") as f:
-        return json.load(f)
-
-
 # ---------------------------------------------------------------------------------------------- writing
-def stats_to_jsonable(stats: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {k: {s: np.asarray(v).tolist() for s, v in d.items()} for k, d in stats.items()}
-
-
 def write_stats_json(root: Path | str, stats: Mapping[str, Mapping[str, Any]]) -> None:
-    write_json_atomic(Path(root) / STATS_PATH, stats_to_jsonable(stats))
+    write_json_atomic(stats_path(root), stats_to_json(stats))
 
 
 def flatten_episode_stats(stats: EpisodeStats, features: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

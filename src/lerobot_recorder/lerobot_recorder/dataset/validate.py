@@ -332,7 +332,7 @@ def _check_episodes(root: Path, info: Mapping[str, Any], features: Mapping[str, 
 
 
 # ============================================================================================ data
-def _arrow_type_problem(key: str, ft: Mapping[str, Any], typ: pa.DataType) -> str | None:
+def _arrow_type_problem(ft: Mapping[str, Any], typ: pa.DataType) -> str | None:
     dtype, shape = ft["dtype"], tuple(ft["shape"])
     if dtype == "image":
         if not pa.types.is_struct(typ) or typ.get_field_index("bytes") < 0:
@@ -383,7 +383,7 @@ def _check_data(root: Path, info: Mapping[str, Any], features: Mapping[str, Any]
             out.add("data.columns", f"columns that are not features: {extra}", rel)
         for key in expected_cols:
             if key in table.column_names:
-                problem = _arrow_type_problem(key, features[key], table.schema.field(key).type)
+                problem = _arrow_type_problem(features[key], table.schema.field(key).type)
                 if problem:
                     out.add("data.types", f"column '{key}': {problem}", rel)
         if any(c not in table.column_names for c in fmt.DEFAULT_FEATURES):
@@ -397,7 +397,6 @@ def _check_data(root: Path, info: Mapping[str, Any], features: Mapping[str, Any]
         task_index = table.column("task_index").to_numpy()
         rows = np.arange(row0, row0 + n)
         this_ref = _data_ref_of(path, root, info)
-        ref_checked: set[int] = set()
         for r in np.flatnonzero(index != rows):
             out.add("data.index", f"row {row0 + r} (row {r} of this file) holds index {index[r]}; row position must equal index "
                     f"(rows missing, duplicated or out of order)", rel, int(ep_col[r]), int(index[r]))
@@ -450,7 +449,7 @@ def _check_data(root: Path, info: Mapping[str, Any], features: Mapping[str, Any]
         expected_rows = episodes[-1].end
         if row0 != expected_rows:
             out.add("data.rows", f"data files hold {row0} rows but meta/episodes covers {expected_rows} frames", "data")
-        _check_episode_rows_present(root, paths, episodes, out)
+        _check_episode_rows_present(paths, episodes, out)
 
 
 def _data_ref_of(path: Path, root: Path, info: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -462,7 +461,7 @@ def _data_ref_of(path: Path, root: Path, info: Mapping[str, Any]) -> tuple[int, 
     return (c, f) if root / info["data_path"].format(chunk_index=c, file_index=f) == path else None
 
 
-def _check_episode_rows_present(root: Path, paths: list[Path], episodes: list[_Episode], out: _Collector) -> None:
+def _check_episode_rows_present(paths: list[Path], episodes: list[_Episode], out: _Collector) -> None:
     """Every episode has exactly `length` rows (rows of deleted frames would otherwise go unnoticed per file)."""
     counts: dict[int, int] = {}
     for path in paths:
