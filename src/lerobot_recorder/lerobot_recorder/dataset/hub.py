@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from .format import CODEBASE_VERSION, INFO_PATH, read_info
+from .format import CODEBASE_VERSION, INFO_PATH, VISUAL_DTYPES, read_info
 
 # Never part of a dataset: `images/` (upstream's temporary PNG staging of an unfinished recording) and `.staging/`
 # (our writer's journal and pending video segments while it is open, or after a crash until the next open()).
@@ -94,7 +94,7 @@ def dataset_card_text(
         configs=[{"config_name": "default", "data_files": CARD_DATA_FILES}],
     )
     features = info.get("features", {})
-    cameras = [k for k, f in features.items() if f.get("dtype") in ("video", "image")]
+    cameras = [k for k, f in features.items() if f.get("dtype") in VISUAL_DTYPES]
     card = DatasetCard.from_template(
         card_data=card_data,
         template_str=_CARD_TEMPLATE,
