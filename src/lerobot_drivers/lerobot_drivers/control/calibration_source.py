@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lerobot_drivers.arms import ArmDefinition
-from lerobot_drivers.calibration import calibration_root, find_calibration_file, load_calibration
+from lerobot_drivers.calibration import (
+    calibration_file_path, calibration_root, find_calibration_file, load_calibration,
+)
 from lerobot_drivers.motors.dynamixel import DynamixelBus
 from lerobot_drivers.motors.feetech import FeetechBus
 from lerobot_drivers.motors.motor import MotorCalibration
@@ -54,7 +56,7 @@ def resolve_calibration(definition: ArmDefinition, port: str, calibration_file: 
             return CalibrationChoice(load_calibration(path, definition.motor_names), str(path))
     if simulator_default:
         return CalibrationChoice(simulator_default_calibration(definition), "simulator default")
-    where = (f"{root}/{definition.calibration_kind}/{definition.device_name}/{calibration_id}.json"
+    where = (str(calibration_file_path(definition, calibration_id, root))
              if calibration_id else "(no calibration_id or calibration_file given)")
     raise CalibrationMissing(
         f"no calibration for {definition.name}: {where}. Calibrate the arm first: `lerobot-calibrate --arm "

@@ -1,6 +1,6 @@
 """Feetech STS/SMS (protocol 0) and SCS (protocol 1) bus over `scservo_sdk` (PyPI feetech-servo-sdk).
 
-Two SDK quirks are handled here rather than patched globally:
+These SDK quirks are handled here rather than patched globally:
 - `scservo_sdk.PacketHandler(protocol_end)` sets a *module-global* byte order used by the SDK's word helpers
   (SCS_MAKEWORD, SCS_LOBYTE...). Two buses with different protocols in one process would corrupt each other.
   This bus never calls those helpers: it builds the handler class directly (no global write), moves raw
@@ -213,7 +213,6 @@ class FeetechBus(MotorBus):
                 phase = int(self.read("Phase", name, normalize=False))
                 if phase & 0x10:
                     self.write("Phase", name, phase & ~0x10)
-
 
     # ------------------------------------------------------------------ calibration
     def read_calibration(self) -> dict[str, MotorCalibration]:
