@@ -302,7 +302,7 @@ class ArmDriverNode(LifecycleNode):
         driver = self.driver
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        prefix = f"{self.get_fully_qualified_name()}"
+        prefix = self.get_fully_qualified_name()
         if driver is None:
             array.status = [DiagnosticStatus(level=DiagnosticStatus.STALE, name=prefix, message="not configured",
                                              hardware_id=str(self._param("port")))]

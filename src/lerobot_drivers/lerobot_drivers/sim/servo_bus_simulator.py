@@ -451,7 +451,6 @@ class ServoBusSimulator:
         self._thread: threading.Thread | None = None
         self._stop_r = self._stop_w = -1
         self._server: socket.socket | None = None
-        self._owns_socket_dir: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
