@@ -30,7 +30,7 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Sequence, Union
 
 NS_PER_S = 1_000_000_000
 
@@ -273,9 +273,6 @@ class FrameAssembler:
         if self._last_tick_ns is not None and sample.stamp_ns <= self._last_tick_ns:
             counters.late += 1
         return None
-
-    def add_all(self, samples: Iterable[Sample]) -> list[DropReason | None]:
-        return [self.add(s) for s in samples]
 
     # ---------------------------------------------------------------------------------------------- output
     def is_final(self, t_ns: int) -> bool:

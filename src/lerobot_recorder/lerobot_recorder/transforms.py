@@ -24,7 +24,6 @@ RAD_TO_DEG = 180.0 / math.pi
 DEG_TO_RAD = math.pi / 180.0
 
 NAMED_KINDS = ("identity", "rad2deg", "deg2rad")
-PARAMETRIC_KINDS = ("scale", "linear")
 
 
 class TransformError(ValueError):
