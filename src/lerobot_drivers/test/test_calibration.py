@@ -189,8 +189,13 @@ def test_koch_leader_procedure_inverts_elbow_and_uses_dynamixel_homing():
         sweeps = {n: (1500, 2600) for n in arm.motor_names if n not in ("shoulder_pan", "wrist_roll")}
         stop = threading.Event()
         operator = threading.Thread(target=_operator_sweeps, args=(sim, sweeps, stop))
-        operator.start()
-        procedure.record_ranges(stop.is_set)
+
+        def second_enter() -> bool:  # the operator starts sweeping once recording has begun
+            if not operator.is_alive() and not stop.is_set():
+                operator.start()
+            return stop.is_set()
+
+        procedure.record_ranges(second_enter)
         operator.join()
         calibration = procedure.finish()
         assert calibration["elbow_flex"].drive_mode == 1 and calibration["gripper"].drive_mode == 0
