@@ -73,11 +73,12 @@ def parse_split_episodes(items: Sequence[str]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for item in items:
         name, sep, eps = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise argparse.ArgumentTypeError(f"bad split {item!r}: expected NAME=EPISODES, e.g. train=0,1,2")
         if name in out:
             raise argparse.ArgumentTypeError(f"split {name!r} given twice")
-        out[name.strip()] = parse_episode_list(eps)
+        out[name] = parse_episode_list(eps)
     return out
 
 

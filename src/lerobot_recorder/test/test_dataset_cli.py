@@ -191,3 +191,13 @@ def test_module_entry_point_exit_status(src, tmp_path):
     usage = subprocess.run([sys.executable, "-m", "lerobot_recorder.dataset_cli", "merge"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert usage.returncode == 2
+
+
+def test_split_episode_lists_are_parsed_and_duplicate_names_rejected():
+    import argparse
+
+    assert dataset_cli.parse_split_episodes(["train=0,1,2", " val =3"]) == {"train": [0, 1, 2], "val": [3]}
+    with pytest.raises(argparse.ArgumentTypeError, match="split 'train' given twice"):
+        dataset_cli.parse_split_episodes(["train =1", "train=2"])
+    with pytest.raises(argparse.ArgumentTypeError, match="expected NAME=EPISODES"):
+        dataset_cli.parse_split_episodes(["=1"])
