@@ -41,6 +41,7 @@ class DemoClient:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
 
+        from lerobot_drivers.qos import IMAGE_QOS
         from lerobot_msgs.action import RecordEpisode
         from lerobot_msgs.msg import RecorderStatus
 
@@ -49,9 +50,11 @@ class DemoClient:
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self.counts = {"/follower/joint_states": 0, "/leader/joint_states": 0, "/cameras/front/image_raw": 0}
-        for topic, msg_type in (("/follower/joint_states", JointState), ("/leader/joint_states", JointState),
-                                ("/cameras/front/image_raw", Image)):
-            self.node.create_subscription(msg_type, topic, lambda _m, t=topic: self._count(t), qos_profile_sensor_data)
+        # Images reliably, as the recorder reads them: best-effort delivery of ~1 MB samples can lose most of them.
+        for topic, msg_type, qos in (("/follower/joint_states", JointState, qos_profile_sensor_data),
+                                     ("/leader/joint_states", JointState, qos_profile_sensor_data),
+                                     ("/cameras/front/image_raw", Image, IMAGE_QOS)):
+            self.node.create_subscription(msg_type, topic, lambda _m, t=topic: self._count(t), qos)
         self.status: RecorderStatus | None = None
         self.node.create_subscription(RecorderStatus, "/recorder/status", self._on_status, 10)
         self.client = ActionClient(self.node, RecordEpisode, "/recorder/record_episode")
