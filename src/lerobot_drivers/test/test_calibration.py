@@ -136,6 +136,15 @@ def _operator_sweeps(sim, sweeps, stop: threading.Event):
     stop.set()
 
 
+def _second_enter(operator: threading.Thread, stop: threading.Event):
+    """The 'Enter' that ends range recording; the operator starts sweeping once recording has begun."""
+    def pressed() -> bool:
+        if not operator.is_alive() and not stop.is_set():
+            operator.start()
+        return stop.is_set()
+    return pressed
+
+
 def test_so101_calibration_procedure_against_simulator(tmp_path):
     middle_actual = {"shoulder_pan": 2100, "shoulder_lift": 1900, "elbow_flex": 2200, "wrist_flex": 2000,
                      "wrist_roll": 3000, "gripper": 1800}
@@ -147,11 +156,7 @@ def test_so101_calibration_procedure_against_simulator(tmp_path):
                   "wrist_flex": (1200, 2800), "gripper": (2000, 3300)}
         stop = threading.Event()
         operator = threading.Thread(target=_operator_sweeps, args=(sim, sweeps, stop))
-
-        def second_enter() -> bool:  # the operator starts sweeping once recording has begun
-            if not operator.is_alive() and not stop.is_set():
-                operator.start()
-            return stop.is_set()
+        second_enter = _second_enter(operator, stop)
 
         calibration = procedure.run(wait_for_middle=lambda: None, should_stop=second_enter,
                                     save_to=tmp_path / "robots" / "so_follower" / "sim.json")
@@ -189,11 +194,7 @@ def test_koch_leader_procedure_inverts_elbow_and_uses_dynamixel_homing():
         sweeps = {n: (1500, 2600) for n in arm.motor_names if n not in ("shoulder_pan", "wrist_roll")}
         stop = threading.Event()
         operator = threading.Thread(target=_operator_sweeps, args=(sim, sweeps, stop))
-
-        def second_enter() -> bool:  # the operator starts sweeping once recording has begun
-            if not operator.is_alive() and not stop.is_set():
-                operator.start()
-            return stop.is_set()
+        second_enter = _second_enter(operator, stop)
 
         procedure.record_ranges(second_enter)
         operator.join()
