@@ -183,8 +183,8 @@ def run_episode(
 
 # ============================================================================================ workers
 def worker_ours(root: Path, n_frames: int, realtime: bool) -> dict[str, Any]:
-    sys.path.insert(0, str(WS / "src" / "lerobot_recorder"))
-    from lerobot_recorder.dataset.writer import LeRobotDatasetWriter
+    sys.path.insert(0, str(WS / "src" / "lerobot_dataset"))
+    from lerobot_dataset.writer import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter.create(root, fps=FPS, features=features(), robot_type="so101")
     summary: dict[str, Any] = {}
@@ -219,8 +219,8 @@ def worker_upstream(root: Path, n_frames: int, realtime: bool, streaming: bool) 
 def worker_read(kind: str, root: Path, samples: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     if kind == "ours":
-        sys.path.insert(0, str(WS / "src" / "lerobot_recorder"))
-        from lerobot_recorder.dataset.reader import LeRobotDatasetReader
+        sys.path.insert(0, str(WS / "src" / "lerobot_dataset"))
+        from lerobot_dataset.reader import LeRobotDatasetReader
 
         ds: Any = LeRobotDatasetReader(root)
     else:

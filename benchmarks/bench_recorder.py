@@ -294,7 +294,7 @@ def reference_decode_encode(bag: Path, interface, vcodec: str, work: Path) -> tu
     from rosbags.highlevel import AnyReader
 
     from lerobot_recorder.bag_convert import lerobot_typestore
-    from lerobot_recorder.dataset.video import VideoEncoderConfig, VideoSegmentWorker
+    from lerobot_dataset.video import VideoEncoderConfig, VideoSegmentWorker
 
     config = VideoEncoderConfig(vcodec=vcodec)
     cameras = {c.topic: c for c in interface.images.values()}
@@ -319,7 +319,7 @@ def bench_bag(args, work: Path, interface_path: Path) -> dict:
     from lerobot_recorder.bag_convert import convert_bags
     from lerobot_recorder.interface import load_interface
 
-    import lerobot_recorder.dataset.writer  # noqa: F401  (import time is not conversion throughput)
+    import lerobot_dataset.writer  # noqa: F401  (import time is not conversion throughput)
 
     interface = load_interface(interface_path)
     bag = work / "bench_bag"

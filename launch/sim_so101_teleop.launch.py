@@ -4,7 +4,7 @@ The pip environment (no ros2 launch) starts the same file with: lerobot-bringup 
 """
 from pathlib import Path
 
-from lerobot_recorder.bringup_launch import generate_from_bringup
+from lerobot_bringup.launch_glue import generate_from_bringup
 
 BRINGUP = Path(__file__).resolve().parent.parent / "config" / "bringup" / "sim_so101_teleop.yaml"
 

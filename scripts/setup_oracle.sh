@@ -50,6 +50,10 @@ pip_install "setuptools<80" wheel
 # torch==2.13.0 is the only torch spec that resolves to the CPU wheel here; torchvision 0.28.0 requires exactly it.
 pip_install "torch==2.13.0" "torchvision==0.28.0" "datasets>=4,<5" "huggingface-hub>=0.34.2,<0.36" \
     accelerate "av==18.1.0" "pandas<3" "numpy<3" pyarrow pillow jsonlines packaging  # jsonlines: the v2.1->v3.0 converter
+# What upstream's policies (ACT, Diffusion, RTC) and its lerobot-train script import, for the checkpoint and
+# training oracles: draccus configs, diffusers' schedulers, and the small libraries their modules import.
+pip_install "draccus==0.10.0" "diffusers>=0.27.2,<0.36" einops deepdiff pyserial "imageio[ffmpeg]" termcolor \
+    "safetensors>=0.4.3" "transformers>=4.57,<5" tqdm "gymnasium>=0.29" wandb
 # lerobot itself without its declared deps (they would replace torch with a CUDA build).
 pip_install --no-deps "lerobot==0.4.4"
 
@@ -57,6 +61,10 @@ pip_install --no-deps "lerobot==0.4.4"
 PYTHONPATH="$WS/tests/oracle" HF_HUB_OFFLINE=1 "$BUILD/bin/python" -c '
 import oracle_shims  # noqa: F401  (torchvision op schemas + VideoReader, before lerobot)
 from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: F401
+from lerobot.policies.act.modeling_act import ACTPolicy  # noqa: F401
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy  # noqa: F401
+from lerobot.policies.rtc.modeling_rtc import RTCProcessor  # noqa: F401
+import lerobot.scripts.lerobot_train  # noqa: F401
 import torch
 assert torch.__version__.startswith("2.13.0"), torch.__version__
 assert not torch.cuda.is_available()

@@ -14,15 +14,13 @@ setup(
     zip_safe=True,
     maintainer="lerobot_ros maintainers",
     maintainer_email="maintainers@lerobot-ros.dev",
-    description="LeRobotDataset v3.0 format (writer, reader, tools), the robot interface file, frame alignment, the recorder node and bag conversion.",
+    description="The robot interface file, frame alignment, the recorder node and bag conversion (through lerobot_dataset).",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "lerobot-bringup = lerobot_recorder.bringup_cli:main",
             "recorder = lerobot_recorder.nodes.recorder_node:main",
             "record_keyboard = lerobot_recorder.nodes.record_keyboard_node:main",
             "lerobot-bag-convert = lerobot_recorder.bag_convert:main",
-            "lerobot-dataset = lerobot_recorder.dataset_cli:main",
         ],
     },
 )

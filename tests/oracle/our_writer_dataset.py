@@ -13,8 +13,8 @@ import synthetic_episodes as syn  # noqa: E402
 
 def write_with_our_writer(root: Path, vcodec: str = "libsvtav1", data_mb: float = 0.02, video_mb: float = 0.01,
                           chunks_size: int = 2) -> Path:
-    from lerobot_recorder.dataset.video import VideoEncoderConfig
-    from lerobot_recorder.dataset.writer import LeRobotDatasetWriter
+    from lerobot_dataset.video import VideoEncoderConfig
+    from lerobot_dataset.writer import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter.create(
         root,

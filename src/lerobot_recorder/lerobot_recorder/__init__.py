@@ -1,1 +1,1 @@
-"""LeRobotDataset v3.0 format (writer, reader, tools), the robot interface file, frame alignment, the recorder node and bag conversion."""
+"""The robot interface file, frame alignment, the recorder node and bag conversion (datasets through lerobot_dataset)."""

@@ -767,19 +767,15 @@ def load_interface(path: str | os.PathLike) -> RobotInterface:
 
 
 def robots_dirs() -> list[Path]:
-    """Where `find_interface` looks for `<name>.yaml`: $LEROBOT_ROBOTS_PATH (':'-separated), the workspace's
-    config/robots (found by walking up from this source file), and share/lerobot_recorder/config/robots."""
+    """Where `find_interface` looks for `<name>.yaml`: $LEROBOT_ROBOTS_PATH (':'-separated), then the installed
+    share/lerobot_bringup/config/robots (lerobot_bringup installs the workspace's config/; looked up through the
+    ament index as data, so this package does not import the bringup package)."""
     dirs = [Path(p) for p in os.environ.get("LEROBOT_ROBOTS_PATH", "").split(os.pathsep) if p]
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "config" / "robots"
-        if candidate.is_dir():
-            dirs.append(candidate)
-            break
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        dirs.append(Path(get_package_share_directory("lerobot_recorder")) / "config" / "robots")
-    except Exception:  # not installed through colcon, or ament_index absent: the other places still apply
+        dirs.append(Path(get_package_share_directory("lerobot_bringup")) / "config" / "robots")
+    except Exception:  # not installed through colcon, or ament_index absent: only $LEROBOT_ROBOTS_PATH applies
         pass
     return dirs
 

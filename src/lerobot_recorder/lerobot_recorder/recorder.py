@@ -47,7 +47,7 @@ class RecorderBusy(RuntimeError):
 
 
 class EpisodeWriter(Protocol):
-    """What the session needs from the dataset writer (lerobot_recorder.dataset.LeRobotDatasetWriter)."""
+    """What the session needs from the dataset writer (lerobot_dataset.LeRobotDatasetWriter)."""
 
     def add_frame(self, frame: dict, task: str) -> None: ...
 

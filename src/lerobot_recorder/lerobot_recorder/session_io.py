@@ -57,7 +57,7 @@ def open_dataset_writer(
 ):
     """(writer, index of the next episode). append=False needs a new folder; append=True needs an existing one
     with the interface's features (an interrupted save is repaired by the writer on open)."""
-    from lerobot_recorder.dataset import LeRobotDatasetWriter, VideoEncoderConfig
+    from lerobot_dataset import LeRobotDatasetWriter, VideoEncoderConfig
 
     root = Path(root)
     features = interface_features(interface, use_videos)
@@ -86,7 +86,7 @@ def validate_saved_episode(root: Path, episode_index: int) -> tuple[bool, str]:
     finite values) and, for videos, a span of the right length in an existing file."""
     import pyarrow.parquet as pq
 
-    from lerobot_recorder.dataset.reader import DatasetMeta
+    from lerobot_dataset.reader import DatasetMeta
 
     try:
         meta = DatasetMeta(root)
@@ -142,9 +142,9 @@ def delete_saved_episode(writer, root: Path, episode_index: int):
     import os
     import shutil
 
-    from lerobot_recorder.dataset import LeRobotDatasetWriter
-    from lerobot_recorder.dataset.format import DEFAULT_FEATURES
-    from lerobot_recorder.dataset.tools import delete_episodes
+    from lerobot_dataset import LeRobotDatasetWriter
+    from lerobot_dataset.format import DEFAULT_FEATURES
+    from lerobot_dataset.tools import delete_episodes
 
     root = Path(root)
     total = int(writer.total_episodes)

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import recorder_streams as rs  # noqa: E402
 
 from lerobot_recorder.bag_convert import convert_bags, main  # noqa: E402
-from lerobot_recorder.dataset.reader import LeRobotDatasetReader  # noqa: E402
+from lerobot_dataset.reader import LeRobotDatasetReader  # noqa: E402
 from lerobot_recorder.interface import load_interface  # noqa: E402
 
 T0 = 1_700_000_000 * rs.NS + 123_456_789  # an arbitrary instant, not on the frame grid

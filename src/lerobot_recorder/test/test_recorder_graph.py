@@ -118,7 +118,7 @@ def saved_windows(log: str) -> dict[int, tuple[int, int, int]]:
 
 def check_episode_contents(root: Path, episode: int, schedule: rs.Schedule, window: tuple[int, int, int],
                            task: str) -> None:
-    from lerobot_recorder.dataset.reader import LeRobotDatasetReader
+    from lerobot_dataset.reader import LeRobotDatasetReader
 
     frames, first_ns, last_ns = window
     expected = rs.expected_frames(schedule, first_ns, last_ns + 1)
@@ -137,7 +137,7 @@ def check_episode_contents(root: Path, episode: int, schedule: rs.Schedule, wind
 
 
 def validate(root: Path) -> None:
-    from lerobot_recorder.dataset.reader import DatasetMeta
+    from lerobot_dataset.reader import DatasetMeta
     from lerobot_recorder.session_io import validate_saved_episode
 
     meta = DatasetMeta(root)
@@ -145,7 +145,7 @@ def validate(root: Path) -> None:
         ok, message = validate_saved_episode(root, index)
         assert ok, message
     try:  # the reader helper's whole-dataset validation, when present
-        from lerobot_recorder.dataset import validate as dataset_validate
+        from lerobot_dataset import validate as dataset_validate
     except ImportError:
         return
     report = dataset_validate.validate_dataset(root)
@@ -257,7 +257,7 @@ def test_episode_control(spawn, rclpy_context, tmp_path):
 
 
 def test_append_and_sigkill_keep_saved_episodes(spawn, rclpy_context, tmp_path):
-    from lerobot_recorder.dataset.reader import DatasetMeta
+    from lerobot_dataset.reader import DatasetMeta
 
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"
@@ -373,7 +373,7 @@ def test_keyboard_node_drives_the_recorder(spawn, tmp_path):
     import os
     import subprocess
 
-    from lerobot_recorder.dataset.reader import DatasetMeta
+    from lerobot_dataset.reader import DatasetMeta
 
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"

@@ -89,7 +89,7 @@ def test_duration_episode_frames_match_the_stream(tmp_path):
     assert rig.session.state == RecorderState.IDLE
     rig.writer.close()
 
-    from lerobot_recorder.dataset.reader import LeRobotDatasetReader
+    from lerobot_dataset.reader import LeRobotDatasetReader
 
     reader = LeRobotDatasetReader(rig.root)
     rows = [reader[i] for i in range(len(reader))]
@@ -173,7 +173,7 @@ def test_writer_failure_puts_the_session_in_error(tmp_path):
 
 
 def test_delete_saved_episodes_and_keep_recording(tmp_path):
-    from lerobot_recorder.dataset.reader import DatasetMeta
+    from lerobot_dataset.reader import DatasetMeta
     from lerobot_recorder.session_io import delete_saved_episode
 
     rig = Rig(tmp_path)

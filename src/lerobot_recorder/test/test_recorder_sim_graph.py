@@ -25,7 +25,7 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
     from sensor_msgs.msg import JointState
 
     from lerobot_msgs.action import RecordEpisode
-    from lerobot_recorder.dataset.reader import LeRobotDatasetReader
+    from lerobot_dataset.reader import LeRobotDatasetReader
     from lerobot_recorder.interface import load_interface
     from lerobot_recorder.session_io import validate_saved_episode
 
@@ -36,7 +36,7 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
     interface_path.write_text(text)
     interface = load_interface(interface_path)
     root = tmp_path / "ds"
-    bringup = spawn([sys.executable, "-m", "lerobot_recorder.bringup_cli",
+    bringup = spawn([sys.executable, "-m", "lerobot_bringup.cli",
                      str(WS / "config/bringup/sim_so101_record.yaml"), f"sim_dir:={tmp_path / 'sim'}",
                      f"dataset_root:={root}", f"interface:={interface_path}", "reset_time_s:=0.5",
                      "camera_width:=320", "camera_height:=240", "vcodec:=h264"], "bringup")

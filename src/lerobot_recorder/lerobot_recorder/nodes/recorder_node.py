@@ -2,7 +2,7 @@
 
 ROS side only: parameters, subscriptions, the RecordEpisode action, services, status and diagnostics. Frame
 alignment and the episode state machine live in `lerobot_recorder.recorder.RecordingSession` (the bag converter
-uses the same class), dataset writing in `lerobot_recorder.dataset`.
+uses the same class), dataset writing in `lerobot_dataset`.
 
 Lifecycle: configure loads the interface, opens (append) or creates the dataset and subscribes; activate starts
 the frame loop and accepts goals; deactivate saves an episode in progress and stops the loop; cleanup closes the

@@ -11,7 +11,7 @@ from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from lerobot_recorder.bringup import load_bringup
+from lerobot_bringup.runner import load_bringup
 
 
 def _actions_for(spec):

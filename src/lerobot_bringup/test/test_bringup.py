@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from lerobot_recorder.bringup import BringupError, load_bringup, parse_overrides, ros_arguments
+from lerobot_bringup.runner import BringupError, load_bringup, parse_overrides, ros_arguments
 
 EXAMPLE = """
 description: two processes
@@ -89,7 +89,7 @@ def test_include_and_dirname(tmp_path):
 
 def test_shipped_bringup_files_name_existing_packages_executables_and_files():
     """Every bringup file (and so every launch file built on it) names installed packages, executables and files."""
-    from lerobot_recorder.bringup_cli import resolve_executable
+    from lerobot_bringup.cli import resolve_executable
 
     config = Path(__file__).resolve().parents[3] / "config" / "bringup"
     files = sorted(config.glob("*.yaml"))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lerobot_recorder.dataset.validate import validate_dataset
+from lerobot_dataset.validate import validate_dataset
 from oracle import synthetic_episodes as syn
 from oracle.our_writer_dataset import write_with_our_writer
 

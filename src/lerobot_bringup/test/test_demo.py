@@ -4,14 +4,14 @@ import sys
 
 import pytest
 
-from lerobot_recorder.dataset.reader import LeRobotDatasetReader
+from lerobot_dataset.reader import LeRobotDatasetReader
 
 pytestmark = [pytest.mark.graph, pytest.mark.slow]
 
 
 def test_demo_records_a_valid_dataset(spawn, tmp_path):
     output = tmp_path / "demo" / "sim_so101"
-    demo = spawn([sys.executable, "-m", "lerobot_recorder.demo", "--output", str(output), "--episodes", "2",
+    demo = spawn([sys.executable, "-m", "lerobot_bringup.demo", "--output", str(output), "--episodes", "2",
                   "--episode-time", "3", "--reset-time", "1"], "demo")
     assert demo.popen.wait(timeout=400) == 0, demo.output()[-6000:]
     text = demo.output()

@@ -1,6 +1,6 @@
 """LeRobotDataset v3.0: the one place that knows the format (writer, reader, validation, tools).
 
-Names are imported lazily so that `lerobot_recorder.dataset.format` stays cheap to import.
+Names are imported lazily so that `lerobot_dataset.format` stays cheap to import.
 """
 
 from __future__ import annotations

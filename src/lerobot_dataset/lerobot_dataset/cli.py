@@ -187,7 +187,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    from .dataset.tools import dataset_summary
+    from .tools import dataset_summary
 
     summary = dataset_summary(a.root)
     print(json.dumps(summary, indent=2, ensure_ascii=False) if a.json else format_summary(summary))
@@ -208,7 +208,7 @@ def _report_json(report: Any) -> dict[str, Any]:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from .dataset.validate import validate_dataset
+    from .validate import validate_dataset
 
     report = validate_dataset(a.root, check_videos=not a.no_videos)
     if a.json:
@@ -219,7 +219,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
 
 def cmd_delete(a: argparse.Namespace) -> int:
-    from .dataset.tools import delete_episodes
+    from .tools import delete_episodes
 
     episodes = [e for group in a.episodes for e in group]
     r = delete_episodes(a.root, episodes, a.output, force_reencode=a.reencode, progress=not a.quiet)
@@ -231,7 +231,7 @@ def cmd_delete(a: argparse.Namespace) -> int:
 
 
 def cmd_merge(a: argparse.Namespace) -> int:
-    from .dataset.tools import merge_datasets
+    from .tools import merge_datasets
 
     r = merge_datasets(a.sources, a.output, force_reencode=a.reencode, progress=not a.quiet)
     print(f"wrote {r.root}: {r.total_episodes} episodes, {r.total_frames} frames, {len(r.tasks)} tasks from "
@@ -240,7 +240,7 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
 
 def cmd_split(a: argparse.Namespace) -> int:
-    from .dataset.tools import split_dataset
+    from .tools import split_dataset
 
     if a.fractions is not None:
         splits: dict[str, Any] = a.fractions
@@ -257,8 +257,8 @@ def cmd_split(a: argparse.Namespace) -> int:
 
 
 def cmd_recompute(a: argparse.Namespace) -> int:
-    from .dataset.tools import recompute_stats
-    from .dataset.tools_meta import DatasetToolError
+    from .tools import recompute_stats
+    from .tools_meta import DatasetToolError
 
     root = a.root
     if a.output is not None:
@@ -272,11 +272,11 @@ def cmd_recompute(a: argparse.Namespace) -> int:
 
 
 def cmd_push(a: argparse.Namespace) -> int:
-    from .dataset import hub
-    from .dataset.format import read_info
+    from . import hub
+    from .format import read_info
 
     if not a.skip_validate:
-        from .dataset.validate import validate_dataset
+        from .validate import validate_dataset
 
         report = validate_dataset(a.root)
         if not report.ok:
@@ -300,7 +300,7 @@ def cmd_push(a: argparse.Namespace) -> int:
 
 
 def cmd_pull(a: argparse.Namespace) -> int:
-    from .dataset import hub
+    from . import hub
 
     root = hub.pull_dataset(a.repo_id, a.root, revision=a.revision)
     print(f"downloaded {a.repo_id} to {root}")
@@ -322,8 +322,8 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
-    from .dataset.hub import HubRevisionError
-    from .dataset.tools_meta import DatasetToolError
+    from .hub import HubRevisionError
+    from .tools_meta import DatasetToolError
 
     try:
         return COMMANDS[a.command](a)

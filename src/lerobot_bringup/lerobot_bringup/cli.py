@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from lerobot_recorder.bringup import (
+from lerobot_bringup.runner import (
     BringupError, ProcessSpec, inline_parameters_yaml, load_bringup, parse_overrides, ros_arguments,
 )
 

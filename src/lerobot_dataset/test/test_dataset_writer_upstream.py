@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from lerobot_recorder.dataset import LeRobotDatasetWriter
+from lerobot_dataset import LeRobotDatasetWriter
 from oracle import oracle_env
 from oracle import synthetic_episodes as syn
 

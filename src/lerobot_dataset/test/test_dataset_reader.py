@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lerobot_recorder.dataset.reader import DatasetVersionError, LeRobotDatasetReader
-from lerobot_recorder.dataset.video_decode import FrameTimestampError, VideoFileDecoder, decode_frames
+from lerobot_dataset.reader import DatasetVersionError, LeRobotDatasetReader
+from lerobot_dataset.video_decode import FrameTimestampError, VideoFileDecoder, decode_frames
 from oracle import synthetic_episodes as syn
 from oracle.our_writer_dataset import write_with_our_writer
 
@@ -240,7 +240,7 @@ def test_torch_dataloader_workers(root):
 
 
 def test_broken_info_is_a_clear_error(scratch):
-    from lerobot_recorder.dataset.reader import DatasetFormatError
+    from lerobot_dataset.reader import DatasetFormatError
 
     info_file = scratch / "meta" / "info.json"
     info = json.loads(info_file.read_text())

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 from oracle import synthetic_episodes as syn
 
-from lerobot_recorder.dataset.reader import LeRobotDatasetReader
-from lerobot_recorder.dataset.writer import LeRobotDatasetWriter
+from lerobot_dataset.reader import LeRobotDatasetReader
+from lerobot_dataset.writer import LeRobotDatasetWriter
 
 RENUMBERED = ("episode_index", "index", "task_index")
 

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import dataset_tools_testlib as tl  # noqa: E402
 from oracle import synthetic_episodes as syn  # noqa: E402
 
-from lerobot_recorder.dataset import tools  # noqa: E402
-from lerobot_recorder.dataset.format import read_info  # noqa: E402
-from lerobot_recorder.dataset.tools_meta import DatasetToolError, load_source, read_tasks  # noqa: E402
-from lerobot_recorder.dataset.validate import validate_dataset  # noqa: E402
+from lerobot_dataset import tools  # noqa: E402
+from lerobot_dataset.format import read_info  # noqa: E402
+from lerobot_dataset.tools_meta import DatasetToolError, load_source, read_tasks  # noqa: E402
+from lerobot_dataset.validate import validate_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -420,7 +420,7 @@ def test_tools_accept_upstream_written_dataset(tmp_path):
 
 
 def test_empty_dataset_summary_and_errors(tmp_path):
-    from lerobot_recorder.dataset.writer import LeRobotDatasetWriter
+    from lerobot_dataset.writer import LeRobotDatasetWriter
 
     root = tmp_path / "empty"
     LeRobotDatasetWriter.create(root, fps=30, features=syn.features(), fsync=False).close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lerobot_recorder.dataset.reader import LeRobotDatasetReader
+from lerobot_dataset.reader import LeRobotDatasetReader
 from oracle import oracle_env
 from oracle import synthetic_episodes as syn
 from oracle import our_writer_dataset

@@ -103,8 +103,8 @@ class DemoClient:
 
 
 def run(output: Path, episodes: int, episode_time_s: float, reset_time_s: float, bringup_name: str) -> int:
-    from lerobot_recorder.bringup_cli import BringupRunner
-    from lerobot_recorder.dataset.validate import validate_dataset
+    from lerobot_bringup.cli import BringupRunner
+    from lerobot_dataset.validate import validate_dataset
 
     output = output.resolve()
     if output.exists():

@@ -8,10 +8,10 @@ import av
 import numpy as np
 import pytest
 
-from lerobot_recorder.dataset import LeRobotDatasetWriter, VideoEncoderConfig
-from lerobot_recorder.dataset import format as F
-from lerobot_recorder.dataset.video import VideoSegmentWorker, concat_segment, probe_video_info, video_frame_count
-from lerobot_recorder.dataset.writer import EpisodeSaveError
+from lerobot_dataset import LeRobotDatasetWriter, VideoEncoderConfig
+from lerobot_dataset import format as F
+from lerobot_dataset.video import VideoSegmentWorker, concat_segment, probe_video_info, video_frame_count
+from lerobot_dataset.writer import EpisodeSaveError
 
 FPS = 30
 H, W = 48, 64

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lerobot_recorder.dataset import stats as S
-from lerobot_recorder.dataset.format import QUANTILE_KEYS, STAT_KEYS
+from lerobot_dataset import stats as S
+from lerobot_dataset.format import QUANTILE_KEYS, STAT_KEYS
 
 
 def test_sampling_rules_match_upstream_formulas():

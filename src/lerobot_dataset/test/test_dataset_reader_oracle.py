@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lerobot_recorder.dataset.reader import LeRobotDatasetReader
-from lerobot_recorder.dataset.validate import validate_dataset
+from lerobot_dataset.reader import LeRobotDatasetReader
+from lerobot_dataset.validate import validate_dataset
 from oracle import oracle_env
 from oracle import synthetic_episodes as syn
 from oracle import our_writer_dataset

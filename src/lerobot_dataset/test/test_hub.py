@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lerobot_recorder.dataset import hub
-from lerobot_recorder.dataset.format import make_info, normalize_features, write_info
+from lerobot_dataset import hub
+from lerobot_dataset.format import make_info, normalize_features, write_info
 
 
 def _fake_tree(root: Path) -> None:
@@ -103,7 +103,7 @@ def test_push_refuses_folder_without_info(tmp_path):
 def test_card_from_real_info_file(tmp_path):
     feats = normalize_features({"action": {"dtype": "float32", "shape": (6,), "names": None}})
     write_info(tmp_path, make_info(15, feats, robot_type=None))
-    from lerobot_recorder.dataset.format import read_info
+    from lerobot_dataset.format import read_info
 
     card = hub.dataset_card_text(read_info(tmp_path))
     assert "Cameras: none" in card and "at 15 fps" in card

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lerobot_recorder.dataset import LeRobotDatasetWriter, VideoEncoderConfig
-from lerobot_recorder.dataset import format as F
-from lerobot_recorder.dataset.video import decode_png
-from lerobot_recorder.dataset.writer import EpisodeSaveError, FrameValidationError
+from lerobot_dataset import LeRobotDatasetWriter, VideoEncoderConfig
+from lerobot_dataset import format as F
+from lerobot_dataset.video import decode_png
+from lerobot_dataset.writer import EpisodeSaveError, FrameValidationError
 
 FPS = 30
 H, W = 64, 80
@@ -483,7 +483,7 @@ def test_rewrite_limit_starts_new_data_files_before_the_size_limit(tmp_path):
 
 def test_camera_stats_use_upstream_frame_sampling(tmp_path):
     """Episodes longer than 100 frames: image/video stats come from estimate_num_samples(n) sampled frames."""
-    from lerobot_recorder.dataset.stats import estimate_num_samples, sample_indices
+    from lerobot_dataset.stats import estimate_num_samples, sample_indices
 
     feats = {
         "observation.images.cam": {"dtype": "video", "shape": (16, 16, 3), "names": ["height", "width", "channels"]},

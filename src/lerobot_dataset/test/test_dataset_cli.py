@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import dataset_tools_testlib as tl  # noqa: E402
 from oracle import synthetic_episodes as syn  # noqa: E402
 
-from lerobot_recorder import dataset_cli  # noqa: E402
-from lerobot_recorder.dataset.format import read_info  # noqa: E402
-from lerobot_recorder.dataset.tools_meta import read_tasks  # noqa: E402
+from lerobot_dataset import cli as dataset_cli  # noqa: E402
+from lerobot_dataset.format import read_info  # noqa: E402
+from lerobot_dataset.tools_meta import read_tasks  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -181,14 +181,14 @@ def test_push_refuses_invalid_dataset(src, tmp_path, capsys):
 
 def test_module_entry_point_exit_status(src, tmp_path):
     env = dict(os.environ, TQDM_DISABLE="1")
-    ok = subprocess.run([sys.executable, "-m", "lerobot_recorder.dataset_cli", "validate", str(src)],
+    ok = subprocess.run([sys.executable, "-m", "lerobot_dataset.cli", "validate", str(src)],
                         capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "lerobot_recorder.dataset_cli", "info", str(tmp_path / "none")],
+    bad = subprocess.run([sys.executable, "-m", "lerobot_dataset.cli", "info", str(tmp_path / "none")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1
     assert "not a LeRobot dataset" in bad.stderr
-    usage = subprocess.run([sys.executable, "-m", "lerobot_recorder.dataset_cli", "merge"],
+    usage = subprocess.run([sys.executable, "-m", "lerobot_dataset.cli", "merge"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert usage.returncode == 2
 

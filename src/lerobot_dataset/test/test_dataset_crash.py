@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lerobot_recorder.dataset import LeRobotDatasetWriter
-from lerobot_recorder.dataset import format as F
-from lerobot_recorder.dataset import writer as writer_mod
-from lerobot_recorder.dataset.writer import EpisodeSaveError
+from lerobot_dataset import LeRobotDatasetWriter
+from lerobot_dataset import format as F
+from lerobot_dataset import writer as writer_mod
+from lerobot_dataset.writer import EpisodeSaveError
 
 FPS = 30
 H, W = 48, 64
@@ -66,7 +66,7 @@ CHILD = COMMON + textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from lerobot_recorder.dataset import LeRobotDatasetWriter
+    from lerobot_dataset import LeRobotDatasetWriter
 
     root, mode, arg = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     if root.exists():
