@@ -56,8 +56,11 @@ def test_every_shipped_file_loads(name):
 
 
 def test_shipped_files_found_by_name():
-    assert find_interface("so101") == ROBOTS / "so101.yaml"
-    assert find_interface("sim_so101.yaml") == ROBOTS / "sim_so101.yaml"
+    # Names resolve from the installed share/lerobot_bringup/config/robots (a symlink install points at config/).
+    found = find_interface("so101")
+    assert "share/lerobot_bringup/config/robots" in found.as_posix()
+    assert found.resolve() == (ROBOTS / "so101.yaml").resolve()
+    assert find_interface("sim_so101.yaml").resolve() == (ROBOTS / "sim_so101.yaml").resolve()
     with pytest.raises(FileNotFoundError, match="no_such_robot"):
         find_interface("no_such_robot")
 
