@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lerobot_drivers.control import (
-    CommandRejected, GoalController, JointPositionCommand, JointTrajectoryCommand, JointUnit, RelativeTargetLimit,
-    UnitMap, trajectory_from_action_chunk,
+    CommandRejected, GoalController, JointPositionCommand, JointTrajectoryCommand, JointUnit, PositionLimit,
+    RelativeTargetLimit, UnitMap, VelocityLimit, trajectory_from_action_chunk,
 )
 from lerobot_drivers.control.commands import JointNameResolver
 from lerobot_drivers.control.controller import GoalSource
@@ -144,7 +144,7 @@ def test_linear_trajectory_with_anchor_and_final_hold(resolver):
     ctl.step(10.0, present)
     traj = JointTrajectoryCommand.parse(resolver, ["shoulder_pan", "gripper"], None, now=10.0,
                                         points=[(1.0, [1.0, 0.5], []), (2.0, [-1.0, 1.0], [])])
-    ctl.accept_trajectory(traj)
+    ctl.accept_trajectory(traj, 10.0)
     assert ctl.step(10.0, present).goal[0] == pytest.approx(0.0)
     tick = ctl.step(10.5, present)  # halfway from the anchor (current goal 0) to the first point
     assert tick.source is GoalSource.TRAJECTORY
@@ -163,7 +163,7 @@ def test_cubic_trajectory_matches_hermite_and_endpoints(resolver):
     ctl.step(0.0, np.zeros(6))
     traj = JointTrajectoryCommand.parse(resolver, ["shoulder_pan"], 0.0, now=0.0,
                                         points=[(0.0, [0.0], [0.0]), (1.0, [1.0], [0.0])])
-    ctl.accept_trajectory(traj)
+    ctl.accept_trajectory(traj, 0.0)
     # Zero end velocities: smoothstep 3s^2 - 2s^3.
     for t in (0.25, 0.5, 0.75):
         assert ctl.step(t, np.zeros(6)).goal[0] == pytest.approx(3 * t**2 - 2 * t**3)
@@ -174,11 +174,11 @@ def test_future_trajectory_waits_and_replaces_from_its_start(resolver):
     present = np.zeros(6)
     ctl.step(0.0, present)
     first = JointTrajectoryCommand.parse(resolver, ["shoulder_pan"], None, 0.0, [(2.0, [2.0], [])])
-    ctl.accept_trajectory(first)
+    ctl.accept_trajectory(first, 0.0)
     ctl.step(0.0, present)
     assert ctl.step(0.5, present).goal[0] == pytest.approx(0.5)
     second = JointTrajectoryCommand.parse(resolver, ["shoulder_pan"], 1.0, 0.5, [(1.0, [0.0], [])])
-    ctl.accept_trajectory(second)
+    ctl.accept_trajectory(second, 0.5)
     assert ctl.step(0.9, present).goal[0] == pytest.approx(0.9)  # first still runs until t = 1.0
     assert ctl.step(1.0, present).goal[0] == pytest.approx(1.0)  # second anchors at the goal it takes over
     assert ctl.step(1.5, present).goal[0] == pytest.approx(0.5)
@@ -188,7 +188,8 @@ def test_future_trajectory_waits_and_replaces_from_its_start(resolver):
 def test_direct_command_cancels_trajectory(resolver):
     ctl = _controller()
     ctl.step(0.0, np.zeros(6))
-    ctl.accept_trajectory(JointTrajectoryCommand.parse(resolver, ["shoulder_pan"], None, 0.0, [(1.0, [1.0], [])]))
+    ctl.accept_trajectory(JointTrajectoryCommand.parse(resolver, ["shoulder_pan"], None, 0.0, [(1.0, [1.0], [])]),
+                          0.0)
     ctl.step(0.5, np.zeros(6))
     ctl.accept_positions(JointPositionCommand.parse(resolver, ["shoulder_pan"], [-0.2], 0.5))
     tick = ctl.step(0.6, np.zeros(6))
@@ -202,17 +203,147 @@ def test_action_chunk_rows_and_rtc_delay(resolver):
     traj = trajectory_from_action_chunk(resolver, names, actions.ravel().tolist(), horizon, 6, period,
                                         stamp=100.0, rtc_delay_steps=2, now=100.2)
     assert [p.time_from_start for p in traj.points] == pytest.approx([0.2, 0.3, 0.4])
-    assert traj.start_time == 100.0
+    assert traj.start_time == 100.0 and traj.source == "action_chunk"
     ctl = _controller()
-    ctl.step(100.2, np.zeros(6))
-    ctl.accept_trajectory(traj)
-    np.testing.assert_allclose(ctl.step(100.2, np.zeros(6)).goal, 0.2)  # row 2 applies right now
-    np.testing.assert_allclose(ctl.step(100.35, np.zeros(6)).goal, 0.35)
-    np.testing.assert_allclose(ctl.step(101.0, np.zeros(6)).goal, 0.4)
+    # The arm stands where row 2 puts it (RTC: rows 0-1 were executed from the previous chunk), so nothing jumps.
+    here = np.full(6, 0.2)
+    ctl.step(100.19, here)
+    ctl.accept_trajectory(traj, 100.2)
+    np.testing.assert_allclose(ctl.step(100.2, here).goal, 0.2)  # row 2 applies right now
+    np.testing.assert_allclose(ctl.step(100.35, here).goal, 0.35)
+    np.testing.assert_allclose(ctl.step(101.0, here).goal, 0.4)
     # A zero stamp means: row rtc_delay_steps applies now.
     now_chunk = trajectory_from_action_chunk(resolver, names, actions.ravel().tolist(), horizon, 6, period,
                                              stamp=None, rtc_delay_steps=1, now=50.0)
     assert now_chunk.start_time + now_chunk.points[0].time_from_start == pytest.approx(50.0)
+
+
+def _ramp_chunk(resolver, stamp, now, horizon=5, period=0.1, rtc_delay_steps=0):
+    """Rows 0, 0.1, 0.2, ... on every joint, row k at stamp + k * period."""
+    actions = np.repeat(np.arange(horizon, dtype=float)[:, None] * 0.1, 6, axis=1)
+    return trajectory_from_action_chunk(resolver, NAMES, actions.ravel().tolist(), horizon, 6, period, stamp,
+                                        rtc_delay_steps, now)
+
+
+def test_chunk_that_ends_in_the_past_is_rejected_and_the_arm_holds(resolver):
+    ctl = _controller(timeout=10)
+    present = np.full(6, -0.3)
+    ctl.step(20.0, present)
+    late = _ramp_chunk(resolver, stamp=19.0, now=20.0)  # rows at 19.0 .. 19.4: all gone
+    with pytest.raises(CommandRejected, match=r"action_chunk: ends 0.600 s in the past .* rejected, holding"):
+        ctl.accept_trajectory(late, 20.0)
+    tick = ctl.step(20.01, present)
+    assert tick.source is GoalSource.HOLD
+    np.testing.assert_allclose(tick.goal, present)  # not the chunk's last row (0.4)
+
+
+def test_late_start_beyond_the_bound_is_rejected(resolver):
+    ctl = GoalController(6, command_timeout_s=10, max_late_start_s=0.15)
+    present = np.zeros(6)
+    ctl.step(20.0, present)
+    chunk = _ramp_chunk(resolver, stamp=19.8, now=20.0)  # row 0 is 0.2 s old, the end (20.2) still to come
+    with pytest.raises(CommandRejected, match=r"first point is 0.200 s in the past, more than max_late_start_s = "
+                                              r"0.150 s"):
+        ctl.accept_trajectory(chunk, 20.0)
+    assert ctl.step(20.01, present).source is GoalSource.HOLD
+    traj = JointTrajectoryCommand.parse(resolver, ["wrist_flex"], 19.0, 20.0, [(0.5, [0.1], []), (2.0, [0.2], [])])
+    with pytest.raises(CommandRejected, match=r"joint_trajectory: first point is 0.500 s in the past"):
+        ctl.accept_trajectory(traj, 20.0)
+    with pytest.raises(ValueError, match="max_late_start_s = -1"):
+        GoalController(6, 1.0, max_late_start_s=-1)
+
+
+def test_late_start_within_the_bound_begins_at_the_value_for_now(resolver):
+    ctl = GoalController(6, command_timeout_s=10, max_late_start_s=0.15)
+    present = np.full(6, 0.05)
+    ctl.step(19.99, present)
+    chunk = _ramp_chunk(resolver, stamp=19.9, now=20.0)  # rows at 19.9 (0.0), 20.0 (0.1), 20.1 (0.2), ...
+    ctl.accept_trajectory(chunk, 20.0)
+    tick = ctl.step(20.05, present)
+    assert tick.source is GoalSource.TRAJECTORY
+    np.testing.assert_allclose(tick.goal, 0.15)  # between rows 1 and 2, as scheduled; not a later row
+    np.testing.assert_allclose(ctl.step(20.3, present).goal, 0.4)
+
+
+def test_velocity_limit_ramps_a_jump_at_the_same_speed_at_any_rate(resolver):
+    goals_after_04_s = []
+    for rate_hz in (100.0, 25.0):
+        ctl = GoalController(6, 10.0, velocity_limit=VelocityLimit(np.full(6, 2.0)))
+        present = np.zeros(6)
+        ctl.step(0.0, present)
+        ctl.accept_positions(JointPositionCommand.parse(resolver, ["elbow_flex"], [3.0], 0.0))
+        ticks = [ctl.step(k / rate_hz, present) for k in range(1, round(0.4 * rate_hz) + 1)]
+        assert all(t.velocity_limited[2] for t in ticks) and not ticks[0].velocity_limited[0]
+        assert ticks[0].goal[2] == pytest.approx(2.0 / rate_hz)
+        np.testing.assert_allclose(ticks[-1].target[2], 3.0)  # the target stays; the goal approaches it
+        goals_after_04_s.append(ticks[-1].goal[2])
+    assert goals_after_04_s == pytest.approx([0.8, 0.8])  # 2 rad/s x 0.4 s, whatever rate_hz
+
+
+def test_velocity_limit_after_a_stall_a_reset_and_a_clock_going_back(resolver):
+    ctl = GoalController(6, 10.0, velocity_limit=VelocityLimit(np.full(6, 1.0), max_dt_s=0.1))
+    present = np.zeros(6)
+    ctl.accept_positions(JointPositionCommand.parse(resolver, ["shoulder_pan"], [5.0], 0.0))
+    assert ctl.step(0.0, present).goal[0] == 0.0   # first tick: stays at the measured position
+    assert ctl.step(2.0, present).goal[0] == pytest.approx(0.1)  # a 2 s stall moves at most v * max_dt_s
+    assert ctl.step(1.0, present).goal[0] == pytest.approx(0.1)  # clock went back: no motion
+    ctl.reset(None)
+    assert ctl.step(1.01, np.full(6, 0.7)).goal[0] == pytest.approx(0.7)
+
+
+def test_velocity_limit_parameters():
+    limit = VelocityLimit.from_parameters(NAMES, [4.0] * 5 + [2.0])
+    np.testing.assert_allclose(limit.velocities, [4, 4, 4, 4, 4, 2])
+    override = VelocityLimit.from_parameters(NAMES, [4.0] * 6, [1.0, 1.0, 1.0, 1.0, 0.0, -1.0])
+    assert override.velocities[:4].tolist() == [1.0] * 4 and np.isinf(override.velocities[4:]).all()
+    assert VelocityLimit.from_parameters(NAMES, [4.0] * 6, [0.0] * 6) is None
+    with pytest.raises(ValueError, match=r"max_velocity has 2 values, expected 6"):
+        VelocityLimit.from_parameters(NAMES, [4.0] * 6, [1.0, 2.0])
+    with pytest.raises(ValueError, match="expected one value > 0 per joint"):
+        VelocityLimit(np.array([1.0, 0.0]))
+
+
+def test_position_limit_keeps_goals_in_range_and_allows_coming_back(resolver):
+    limits = PositionLimit(np.array([-1.0] * 5 + [0.0]), np.array([1.0] * 5 + [1.0]))
+    ctl = GoalController(6, 10.0, position_limit=limits)
+    present = np.zeros(6)
+    ctl.step(0.0, present)
+    ctl.accept_positions(JointPositionCommand.parse(resolver, ["shoulder_lift", "elbow_flex"], [2.5, -0.5], 0.0))
+    tick = ctl.step(0.01, present)
+    np.testing.assert_allclose(tick.goal[[1, 2]], [1.0, -0.5])
+    assert tick.position_limited.tolist() == [False, True, False, False, False, False]
+    # The arm stands outside the range (moved by hand while limp): holding is allowed, pushing further is not.
+    outside = np.array([0, 1.3, 0, 0, 0, 0.5])
+    ctl.reset(None)
+    np.testing.assert_allclose(ctl.step(1.0, outside).goal, outside)
+    ctl.accept_positions(JointPositionCommand.parse(resolver, ["shoulder_lift"], [1.6], 1.0))
+    assert ctl.step(1.01, outside).goal[1] == pytest.approx(1.3)
+    ctl.accept_positions(JointPositionCommand.parse(resolver, ["shoulder_lift"], [0.2], 1.02))
+    assert ctl.step(1.03, outside).goal[1] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="expected lower <= upper"):
+        PositionLimit(np.array([1.0]), np.array([0.0]))
+
+
+def test_limits_compose_velocity_then_relative_then_position(resolver):
+    ctl = GoalController(6, 10.0, limit=RelativeTargetLimit.from_parameters(NAMES, 0.05),
+                         velocity_limit=VelocityLimit(np.full(6, 10.0)),
+                         position_limit=PositionLimit(np.full(6, -0.3), np.full(6, 0.3)))
+    present = np.zeros(6)
+    ctl.step(0.0, present)
+    ctl.accept_positions(JointPositionCommand.parse(resolver, ["shoulder_pan", "wrist_flex"], [1.0, 0.02], 0.0))
+    tick = ctl.step(0.01, present)
+    # velocity: 0.1 rad in 10 ms; relative: 0.05 from the measured 0; both inside the range
+    np.testing.assert_allclose(tick.goal[[0, 3]], [0.05, 0.02])
+    assert tick.velocity_limited[0] and tick.clamped[0] and not tick.position_limited[0]
+    present[0] = 0.12
+    tick = ctl.step(0.02, present)
+    assert tick.goal[0] == pytest.approx(0.15) and tick.velocity_limited[0]  # 0.05 + 10 rad/s x 10 ms
+    present[0] = 0.28
+    tick = ctl.step(0.03, present)  # velocity allows 0.25; the relative clamp keeps it within 0.05 of 0.28
+    assert tick.goal[0] == pytest.approx(0.25) and not tick.clamped[0]
+    present[0] = 0.29
+    ctl.step(0.1, present)
+    assert ctl.step(0.2, present).goal[0] == pytest.approx(0.3)  # the range's edge, never beyond
 
 
 def test_action_chunk_validation(resolver):

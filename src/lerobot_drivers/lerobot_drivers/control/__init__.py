@@ -8,10 +8,11 @@ from lerobot_drivers.control.commands import (
     CommandRejected, JointPositionCommand, JointTrajectoryCommand, TrajectoryPoint, trajectory_from_action_chunk,
 )
 from lerobot_drivers.control.controller import GoalController
-from lerobot_drivers.control.safety import RelativeTargetLimit
+from lerobot_drivers.control.safety import PositionLimit, RelativeTargetLimit, VelocityLimit
 from lerobot_drivers.control.units import JointUnit, UnitMap
 
 __all__ = [
     "CommandRejected", "GoalController", "JointPositionCommand", "JointTrajectoryCommand", "JointUnit",
-    "RelativeTargetLimit", "TrajectoryPoint", "UnitMap", "trajectory_from_action_chunk",
+    "PositionLimit", "RelativeTargetLimit", "TrajectoryPoint", "UnitMap", "VelocityLimit",
+    "trajectory_from_action_chunk",
 ]

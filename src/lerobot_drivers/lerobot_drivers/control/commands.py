@@ -88,6 +88,11 @@ class JointTrajectoryCommand:
     indices: np.ndarray
     start_time: float
     points: tuple[TrajectoryPoint, ...]
+    source: str = "joint_trajectory"  # the topic it came from, for diagnostics
+
+    @property
+    def first_point_time(self) -> float:
+        return self.start_time + self.points[0].time_from_start
 
     @property
     def end_time(self) -> float:
@@ -119,7 +124,7 @@ class JointTrajectoryCommand:
         start = now if start_time is None else float(start_time)
         if not math.isfinite(start):
             raise CommandRejected(f"{source}: header.stamp is not finite")
-        return cls(indices, start, tuple(parsed))
+        return cls(indices, start, tuple(parsed), source)
 
 
 def trajectory_from_action_chunk(resolver: JointNameResolver, names: Sequence[str], actions: Sequence[float],

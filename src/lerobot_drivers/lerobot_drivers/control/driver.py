@@ -265,8 +265,10 @@ class ArmDriver:
             self._command_stamp = source_stamp
 
     def submit_trajectory(self, command: JointTrajectoryCommand) -> None:
+        """Queue a trajectory or chunk. Raises CommandRejected if it is too late to execute now (ends in the past,
+        or starts later than the controller's max_late_start_s); the arm then keeps doing what it did."""
         with self._command_lock:
-            self.controller.accept_trajectory(command)
+            self.controller.accept_trajectory(command, self.clock())
 
     # ------------------------------------------------------------------ the bus thread
     def _run(self) -> None:

@@ -5,6 +5,12 @@ implicit first point (at the activation time) if the trajectory's first point li
 trajectory instead of jumping. Between two points positions are interpolated linearly; when both points carry
 velocities a cubic Hermite segment matches positions and velocities at both ends. After the last point the
 trajectory holds that point.
+
+Late trajectories (the rules of ros2_control's JTC, plus a bound on the start): a trajectory that ends in the past
+is rejected, since executing it could only jump to its last point; one whose first point lies more than
+`max_late_start_s` in the past is rejected too, since it was planned from a state that is gone. A start late by
+less than that begins with the trajectory's value at "now" (interpolated between the points around now), never
+at a later point. Rejected means the arm keeps doing what it did (hold or the running source).
 """
 from __future__ import annotations
 
@@ -12,7 +18,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot_drivers.control.commands import JointTrajectoryCommand
+from lerobot_drivers.control.commands import CommandRejected, JointTrajectoryCommand
+
+# Default bound on how late a trajectory's first point may be when it starts (seconds). Generous for jitter and
+# DDS delivery; a chunk whose first executed row is later than this was computed from a stale observation.
+DEFAULT_MAX_LATE_START_S = 0.2
+
+
+def check_timing(command: JointTrajectoryCommand, now: float, max_late_start_s: float) -> None:
+    """Raises CommandRejected (naming the topic and the times) if `command` is too late to execute at `now`:
+    its last point lies in the past, or its first point more than max_late_start_s in the past."""
+    if command.end_time < now:
+        raise CommandRejected(
+            f"{command.source}: ends {now - command.end_time:.3f} s in the past (last point at "
+            f"{command.end_time:.3f} s, now {now:.3f} s on the node clock); rejected, holding")
+    late = now - command.first_point_time
+    if late > max_late_start_s:
+        raise CommandRejected(
+            f"{command.source}: first point is {late:.3f} s in the past, more than max_late_start_s = "
+            f"{max_late_start_s:.3f} s (stamp {command.start_time:.3f} s, now {now:.3f} s); rejected, holding. "
+            "A chunk should start at its first row still to come (rtc_delay_steps) and be stamped on the "
+            "node clock")
 
 
 @dataclass(frozen=True)
