@@ -35,6 +35,7 @@ OPS = {
     "affine_translate": (F.affine, {"angle": 0.0, "translate": [3, -2], "scale": 1.0, "shear": [0.0, 0.0]}),
     "affine_rotate_90": (F.affine, {"angle": 90.0, "translate": [0, 0], "scale": 1.0, "shear": [0.0, 0.0]}),
     "affine_rotate_5": (F.affine, {"angle": 5.0, "translate": [1, 2], "scale": 1.0, "shear": [0.0, 0.0]}),
+    "affine_scale_shear": (F.affine, {"angle": -7.0, "translate": [-2, 1], "scale": 1.2, "shear": [8.0, -4.0]}),
 }
 
 

@@ -193,10 +193,15 @@ def affine(
     c = img.shape[-3]
     a = math.radians(angle)
     sx, sy = math.radians(shear[0]), math.radians(shear[1])
-    # Forward map of centred pixel coordinates (x right, y down): rotation * shear * scale, then translation.
-    rot = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64)
-    shr = torch.tensor([[1.0, math.tan(sx)], [math.tan(sy), 1.0]], dtype=torch.float64)
-    fwd = rot @ shr * scale
+    # Forward map of centred pixel coordinates (x right, y down), torchvision's decomposition:
+    # R(a) * S(scale) * SHy(sy) * SHx(sx), then the translation.
+    fwd = scale * torch.tensor(
+        [
+            [math.cos(a - sy) / math.cos(sy), -math.cos(a - sy) * math.tan(sx) / math.cos(sy) - math.sin(a)],
+            [math.sin(a - sy) / math.cos(sy), -math.sin(a - sy) * math.tan(sx) / math.cos(sy) + math.cos(a)],
+        ],
+        dtype=torch.float64,
+    )
     inv = torch.linalg.inv(fwd)
     shift = torch.tensor(translate, dtype=torch.float64)
     inv_shift = -(inv @ shift)
