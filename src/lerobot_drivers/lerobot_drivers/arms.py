@@ -20,7 +20,7 @@ from lerobot_drivers.motors.dynamixel import DynamixelBus
 from lerobot_drivers.motors.errors import MotorBusError, MotorConfigError
 from lerobot_drivers.motors.feetech import FeetechBus
 from lerobot_drivers.motors.motor import Motor, MotorCalibration, MotorNormMode
-from lerobot_drivers.motors.normalization import ticks_per_unit
+from lerobot_drivers.motors.normalization import normalized_range, ticks_per_unit
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,58 @@ SO_GRIPPER_PROTECTION_CURRENT = 250
 SO_GRIPPER_OVERLOAD_TORQUE = 25
 KOCH_ELBOW_PID = (1500, 0, 600)
 KOCH_LEADER_GRIPPER_OPEN_POS = 50.0
+
+
+# Goals may exceed the calibrated range by this much (DEGREES joints): the range is where the operator moved the
+# arm during calibration, and a leader calibrated a little wider must still reach the follower's recorded ends.
+GOAL_RANGE_MARGIN_DEG = 2.0
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """A joint's limits as its robot description (URDF `<limit>`) states them.
+
+    lower/upper: radians, zero at the calibrated mid-range (nominal; the driver clamps goals to each arm's own
+    calibrated range). The gripper is a revolute joint here: `lower` is closed (opening fraction 0 on the topics),
+    `upper` open (fraction 1). velocity: rad/s, the arm driver's default velocity limit. effort: N*m, the servo's
+    stall torque at its rated voltage.
+    """
+
+    lower: float
+    upper: float
+    velocity: float
+    effort: float
+
+    def __post_init__(self) -> None:
+        if not (self.lower < self.upper and self.velocity > 0 and self.effort > 0):
+            raise ValueError(f"JointLimits({self}): expected lower < upper, velocity > 0 and effort > 0")
+
+
+# Velocity limits: about 85 % of the servo's rated no-load speed, rounded down to 0.5 rad/s, so the servo can still
+# follow a goal moving at the limit. Datasheets: STS3215 (12 V, 1/345) 0.222 s/60 deg = 4.7 rad/s, 30 kg*cm =
+# 2.94 N*m; XL430-W250 (12 V) 57 rpm = 6.0 rad/s, 1.5 N*m; XL330-M288 (5 V) 103 rpm = 10.8 rad/s, 0.52 N*m.
+# Positions: SO-101 as the simulator's kinematics (`sim/kinematics.py`, from TheRobotStudio's SO-101 limits);
+# Koch v1.1 from its public description's joint spans centred on mid-range, pan and roll full turn. The SO-100
+# uses SO-101's (same servos; its slightly different ranges are not described here).
+STS3215_SPEED, STS3215_STALL = 4.0, 2.94
+SO_JOINT_LIMITS = {
+    "shoulder_pan": JointLimits(-1.92, 1.92, STS3215_SPEED, STS3215_STALL),
+    "shoulder_lift": JointLimits(-1.75, 1.75, STS3215_SPEED, STS3215_STALL),
+    "elbow_flex": JointLimits(-1.6, 1.75, STS3215_SPEED, STS3215_STALL),
+    "wrist_flex": JointLimits(-1.75, 1.75, STS3215_SPEED, STS3215_STALL),
+    "wrist_roll": JointLimits(-2.8, 2.8, STS3215_SPEED, STS3215_STALL),
+    "gripper": JointLimits(0.0, 1.75, STS3215_SPEED, STS3215_STALL),
+}
+XL430_SPEED, XL430_STALL = 5.0, 1.5
+XL330_M288_SPEED, XL330_M288_STALL = 9.0, 0.52
+KOCH_JOINT_LIMITS = {
+    "shoulder_pan": JointLimits(-math.pi, math.pi, XL430_SPEED, XL430_STALL),
+    "shoulder_lift": JointLimits(-1.25, 1.25, XL430_SPEED, XL430_STALL),
+    "elbow_flex": JointLimits(-1.52, 1.52, XL330_M288_SPEED, XL330_M288_STALL),
+    "wrist_flex": JointLimits(-1.57, 1.57, XL330_M288_SPEED, XL330_M288_STALL),
+    "wrist_roll": JointLimits(-math.pi, math.pi, XL330_M288_SPEED, XL330_M288_STALL),
+    "gripper": JointLimits(0.0, 1.75, XL330_M288_SPEED, XL330_M288_STALL),
+}
 
 
 def _so_motors() -> dict[str, Motor]:
@@ -132,6 +184,9 @@ class ArmDefinition:
     calibration_drive_modes: Mapping[str, int] = field(default_factory=dict)
     num_read_retries: int = 0
     nominal_voltage: float = 12.0  # what the simulator supplies
+    # The follower arm's description limits (the URDF's); a leader shares its family's, used only if it is run
+    # as a follower.
+    joint_limits: Mapping[str, JointLimits] = field(default_factory=dict)
 
     @property
     def motor_names(self) -> list[str]:
@@ -140,6 +195,22 @@ class ArmDefinition:
     @property
     def norm_modes(self) -> dict[str, str]:
         return {name: m.norm_mode.value for name, m in self.motors.items()}
+
+    def ros_velocity_limits(self) -> list[float]:
+        """The default velocity limit per joint in arm order, in ROS units per second: rad/s for DEGREES joints,
+        opening fraction per second for range joints (the gripper: its rad/s over the description's closed..open
+        span; a -1..1 joint spans 2). Empty when the definition has no joint limits."""
+        if not self.joint_limits:
+            return []
+        limits = []
+        for name, motor in self.motors.items():
+            joint = self.joint_limits[name]
+            if motor.norm_mode is MotorNormMode.DEGREES:
+                limits.append(joint.velocity)
+            else:
+                span = 2.0 if motor.norm_mode is MotorNormMode.RANGE_M100_100 else 1.0
+                limits.append(joint.velocity * span / (joint.upper - joint.lower))
+        return limits
 
     def make_bus(self, port: str, calibration: Mapping[str, MotorCalibration] | None = None,
                  min_packet_timeout_ms: float = 0.0) -> MotorBus:
@@ -158,7 +229,7 @@ def _so(name: str, role: str) -> ArmDefinition:
             [f"{generation}_{role}"] + [f"{g}_{role}" for g in ("so101", "so100") if g != generation])),
         full_turn_motors=("wrist_roll",), calibration_operating_mode=feetech_tables.POSITION_MODE,
         configure=configure_so_follower if follower else configure_so_leader,
-        num_read_retries=2, nominal_voltage=12.0 if follower else 5.0,
+        num_read_retries=2, nominal_voltage=12.0 if follower else 5.0, joint_limits=SO_JOINT_LIMITS,
     )
 
 
@@ -172,14 +243,14 @@ ARM_DEFINITIONS: dict[str, ArmDefinition] = {
         calibration_kind="robots", device_name="koch_follower", legacy_device_names=(),
         full_turn_motors=("shoulder_pan", "wrist_roll"),
         calibration_operating_mode=dynamixel_tables.EXTENDED_POSITION_MODE, configure=configure_koch_follower,
-        nominal_voltage=12.0,
+        nominal_voltage=12.0, joint_limits=KOCH_JOINT_LIMITS,
     ),
     "koch_leader": ArmDefinition(
         name="koch_leader", role="leader", bus_type="dynamixel", motors=_koch_leader_motors(),
         calibration_kind="teleoperators", device_name="koch_leader", legacy_device_names=(),
         full_turn_motors=("shoulder_pan", "wrist_roll"),
         calibration_operating_mode=dynamixel_tables.EXTENDED_POSITION_MODE, configure=configure_koch_leader,
-        calibration_drive_modes={"elbow_flex": 1}, nominal_voltage=5.0,
+        calibration_drive_modes={"elbow_flex": 1}, nominal_voltage=5.0, joint_limits=KOCH_JOINT_LIMITS,
     ),
 }
 
@@ -289,6 +360,17 @@ class Arm:
     @property
     def is_connected(self) -> bool:
         return self.bus.is_connected
+
+    def goal_limits(self, margin_deg: float = GOAL_RANGE_MARGIN_DEG) -> dict[str, tuple[float, float]]:
+        """(low, high) normalized goal per motor: the calibrated range, plus `margin_deg` on DEGREES joints (the
+        range modes clamp to 0..100 / -100..100 in the normalisation already). The arm driver keeps every goal
+        inside; nothing else does for Koch's extended-position joints."""
+        limits = {}
+        for name, motor in self.definition.motors.items():
+            low, high = normalized_range(self.bus.calibration[name], motor.norm_mode, self.bus.resolution(name), name)
+            margin = margin_deg if motor.norm_mode is MotorNormMode.DEGREES else 0.0
+            limits[name] = (low - margin, high + margin)
+        return limits
 
     @property
     def is_calibrated(self) -> bool:

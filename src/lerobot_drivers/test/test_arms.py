@@ -54,6 +54,29 @@ def test_definitions():
         get_arm_definition("so102")
 
 
+def test_joint_limits_and_velocity_limits_in_ros_units():
+    for name, definition in ARM_DEFINITIONS.items():
+        assert list(definition.joint_limits) == NAMES, name
+        velocities = definition.ros_velocity_limits()
+        assert len(velocities) == 6 and all(v > 0 for v in velocities), name
+        gripper = definition.joint_limits["gripper"]
+        # the gripper's rad/s over its closed..open angle span = opening fraction per second on the topics
+        assert velocities[5] == pytest.approx(gripper.velocity / (gripper.upper - gripper.lower))
+        assert velocities[:5] == [definition.joint_limits[n].velocity for n in NAMES[:5]]
+    assert get_arm_definition("so101_follower").ros_velocity_limits()[0] == 4.0
+
+
+def test_goal_limits_are_the_calibrated_range_plus_a_margin():
+    calibration = {name: MotorCalibration(i + 1, 0, 0, 1047, 3047) for i, name in enumerate(NAMES)}
+    calibration["wrist_roll"] = MotorCalibration(5, 0, 0, 0, 4095)
+    arm = Arm("koch_follower", "/dev/null", calibration)  # not connected: limits need only the calibration
+    limits = arm.goal_limits(margin_deg=2.0)
+    half = 1000 * 360 / 4095  # 87.9 deg either side of the middle
+    assert limits["elbow_flex"] == pytest.approx((-half - 2.0, half + 2.0))
+    assert limits["wrist_roll"] == pytest.approx((-182.0, 182.0))  # full turn: +-180 deg plus the margin
+    assert limits["gripper"] == (0.0, 100.0)  # RANGE_0_100 clamps already; no margin
+
+
 def test_ensure_safe_goal_position_semantics():
     gp = {"a": (30.0, 0.0), "b": (-30.0, 0.0), "c": (5.0, 0.0)}
     assert ensure_safe_goal_position(gp, 10.0) == {"a": 10.0, "b": -10.0, "c": 5.0}

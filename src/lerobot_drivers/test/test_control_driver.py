@@ -5,11 +5,12 @@ Real Feetech/Dynamixel SDK traffic on a pty; the simulator's true state (torque,
 import json
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from lerobot_drivers.arms import Arm, get_arm_definition
+from lerobot_drivers.arms import GOAL_RANGE_MARGIN_DEG, Arm, get_arm_definition
 from lerobot_drivers.control import GoalController, RelativeTargetLimit, UnitMap
 from lerobot_drivers.control.calibration_source import (
     CalibrationMissing, resolve_calibration, simulator_default_calibration,
@@ -29,7 +30,8 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
     return predicate()
 
 
-def make_driver(sim, arm_name, follower=True, limit=None, timeout_s=30.0, rate_hz=100.0, samples=None):
+def make_driver(sim, arm_name, follower=True, limit=None, timeout_s=30.0, rate_hz=100.0, samples=None,
+                calibration=None):
     # timeout_s: long by default, so a single command is not dropped by the watchdog on a slow host.
     definition = get_arm_definition(arm_name)
     units = UnitMap.from_modes(definition.norm_modes)
@@ -37,8 +39,9 @@ def make_driver(sim, arm_name, follower=True, limit=None, timeout_s=30.0, rate_h
     settings = DriverSettings(rate_hz=rate_hz, follower=follower, reconnect_initial_s=0.05, reconnect_max_s=0.2,
                               release_torque_after_configure=follower or definition.role == "follower")
     sink = samples if samples is not None else []
-    driver = ArmDriver(lambda: Arm(definition, sim.port, simulator_default_calibration(definition)), units,
-                       settings, controller, time.monotonic, sink.append)
+    calibration = calibration or simulator_default_calibration(definition)
+    driver = ArmDriver(lambda: Arm(definition, sim.port, calibration), units, settings, controller, time.monotonic,
+                       sink.append)
     return driver, JointNameResolver(units.names), sink
 
 
@@ -244,6 +247,39 @@ def test_koch_follower_follows_on_dynamixel():
         finally:
             driver.close()
         assert not any(torque(sim).values())
+
+
+@pytest.mark.parametrize("arm_name", ["so101_follower", "koch_follower"])
+def test_goals_stay_inside_the_calibrated_range(arm_name):
+    """A calibration whose shoulder_lift range is 1600..2500 ticks (+-39.6 deg around its middle): a goal of
+    69 deg is kept at the range's end plus the 2 deg margin. Koch runs extended-position mode, where the servo
+    ignores its limit registers, so the driver's clamp is all that stops it; the Feetech firmware would clamp
+    too, but the written (and published) goal must already be in range."""
+    definition = get_arm_definition(arm_name)
+    calibration = simulator_default_calibration(definition)
+    calibration["shoulder_lift"] = replace(calibration["shoulder_lift"], range_min=1600, range_max=2500)
+    range_end = math.radians((2500 - 1600) / 2 * 360 / 4095)
+    upper = range_end + math.radians(GOAL_RANGE_MARGIN_DEG)
+    # Where the arm stops: Feetech's firmware clamps to the range itself, Koch's extended mode does not.
+    stop = range_end if definition.bus_type == "feetech" else upper
+    with ServoBusSimulator(arm_name) as sim:
+        driver, resolver, samples = make_driver(sim, arm_name, calibration=calibration)
+        try:
+            driver.configure()
+            driver.activate()
+            assert wait_for(lambda: len(samples) > 5)
+            driver.submit_positions(JointPositionCommand.parse(resolver, ["shoulder_lift"], [1.2], time.monotonic()))
+            assert wait_for(lambda: abs(true_rad(sim, "shoulder_lift") - stop) < 0.01), true_rad(sim, "shoulder_lift")
+            time.sleep(0.3)  # it stays there
+            assert true_rad(sim, "shoulder_lift") == pytest.approx(stop, abs=0.01)
+            goals = [s.goal[1] for s in list(samples) if s.goal is not None]
+            assert max(goals) == pytest.approx(upper, abs=1e-9)
+            assert driver.health.position_limited_ticks > 0
+            # Back inside the range, commands are followed as before.
+            driver.submit_positions(JointPositionCommand.parse(resolver, ["shoulder_lift"], [0.3], time.monotonic()))
+            assert wait_for(lambda: abs(true_rad(sim, "shoulder_lift") - 0.3) < 0.01)
+        finally:
+            driver.close()
 
 
 def test_configure_fails_cleanly_on_a_dead_port(tmp_path):

@@ -25,6 +25,7 @@ from lerobot_drivers.control.commands import JointPositionCommand, JointTrajecto
 from lerobot_drivers.control.controller import GoalController
 from lerobot_drivers.control.health import DriverHealth, readings_from_state
 from lerobot_drivers.control.loop_stats import Backoff, LoopStats
+from lerobot_drivers.control.safety import PositionLimit
 from lerobot_drivers.control.units import UnitMap
 from lerobot_drivers.motors.errors import MotorBusError, MotorPortError, MotorTorqueOffError
 
@@ -44,6 +45,7 @@ class ArmLike(Protocol):
     def read_positions(self) -> dict[str, float]: ...
     def read_state(self): ...
     def write_goal_positions(self, goals, max_relative_target=None) -> dict[str, float]: ...
+    def goal_limits(self) -> dict[str, tuple[float, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class ArmDriver:
         A follower is left limp until activate. Raises the bus error if the arm cannot be reached."""
         with self._io_lock:
             self._connect_with_retries()
+            self._apply_calibrated_range()
             if self.settings.follower or self.settings.release_torque_after_configure:
                 try:
                     self._retry(self.arm.disable_torque, "torque off", 3)
@@ -149,6 +152,16 @@ class ArmDriver:
                 except Exception:  # noqa: BLE001
                     pass
                 time.sleep(min(2.0, 0.2 * 2 ** (attempt - 1)))
+
+    def _apply_calibrated_range(self) -> None:
+        """The follower's goals stay inside the connected arm's calibrated range (plus its margin)."""
+        if self.controller is None:
+            return
+        limits = self.arm.goal_limits()
+        lower = self.units.to_ros([limits[name][0] for name in self.units.names])
+        upper = self.units.to_ros([limits[name][1] for name in self.units.names])
+        with self._command_lock:
+            self.controller.position_limit = PositionLimit(lower, upper)
 
     def _retry(self, action: Callable[[], None], what: str, attempts: int) -> None:
         """Torque writes wait for a status packet; a busy host can miss one, so they are retried."""
@@ -333,6 +346,10 @@ class ArmDriver:
                 goal = tick.goal
                 if tick.clamped.any():
                     self.health.clamped_ticks += 1
+                if tick.velocity_limited.any():
+                    self.health.velocity_limited_ticks += 1
+                if tick.position_limited.any():
+                    self.health.position_limited_ticks += 1
                 if command_stamp is not None:
                     latency = self.clock() - command_stamp
                     with self._command_lock:  # snapshot() copies the deque from another thread
@@ -391,6 +408,7 @@ class ArmDriver:
             try:
                 self.arm = self._arm_factory()
                 self.arm.connect()
+                self._apply_calibrated_range()
             except Exception as exc:  # noqa: BLE001 - keep retrying whatever the cause
                 self.health.last_error = f"reconnect attempt {self._backoff.attempts}: {type(exc).__name__}: {exc}"
                 if self._backoff.attempts == 1 or self._backoff.attempts % 10 == 0:

@@ -45,7 +45,9 @@ class DriverHealth:
     reconnects: int = 0
     last_error: str = ""
     command_source: str = ""
-    clamped_ticks: int = 0
+    clamped_ticks: int = 0          # max_relative_target changed the goal
+    velocity_limited_ticks: int = 0  # the velocity limit slowed the goal
+    position_limited_ticks: int = 0  # the goal was kept inside the calibrated range
     rejected_commands: int = 0
     command_latency_p50_ms: float | None = None  # command source stamp -> goal written (direct commands)
     command_latency_p99_ms: float | None = None
@@ -76,6 +78,8 @@ def _driver_status(h: DriverHealth, limits: HealthLimits, prefix: str) -> Status
         "tick duration p99 (ms)": f"{h.tick_p99_ms:.2f}", "comm errors": str(h.comm_errors),
         "consecutive failures": str(h.consecutive_failures), "reconnects": str(h.reconnects),
         "command source": h.command_source, "clamped ticks": str(h.clamped_ticks),
+        "velocity limited ticks": str(h.velocity_limited_ticks),
+        "position limited ticks": str(h.position_limited_ticks),
         "rejected commands": str(h.rejected_commands), "last error": h.last_error,
     }
     if h.command_latency_p50_ms is not None:

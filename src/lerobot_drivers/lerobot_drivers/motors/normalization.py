@@ -69,3 +69,21 @@ def ticks_per_unit(calibration: MotorCalibration, mode: MotorNormMode, resolutio
     inverted = bool(apply_drive_mode and calibration.drive_mode)
     scale = span / (200 if mode is MotorNormMode.RANGE_M100_100 else 100)
     return -scale if inverted else scale
+
+
+def normalized_range(calibration: MotorCalibration, mode: MotorNormMode, resolution: int,
+                     motor: str = "?") -> tuple[float, float]:
+    """(low, high) normalized values of the calibrated range [range_min, range_max].
+
+    DEGREES: the range around its middle, +-(max-min)/2 * 360/(res-1) (nothing clamps to it: the normalisation
+    does not, and in extended-position mode neither does the servo). The range modes clamp already: 0..100 or
+    -100..100."""
+    low, high = _check_range(calibration, motor)
+    if mode is MotorNormMode.DEGREES:
+        half = (high - low) / 2 * 360 / (resolution - 1)
+        return -half, half
+    if mode is MotorNormMode.RANGE_M100_100:
+        return -100.0, 100.0
+    if mode is MotorNormMode.RANGE_0_100:
+        return 0.0, 100.0
+    raise ValueError(f"motor '{motor}': unknown norm mode {mode!r}")
