@@ -5,7 +5,7 @@
     lerobot-dataset delete-episodes ROOT --episodes 1 3 [--output DST] [--reencode]
     lerobot-dataset merge SRC SRC [SRC...] --output DST [--reencode]
     lerobot-dataset split ROOT (--fractions train=0.8,val=0.2 | --episodes train=0-7 val=8,9) --output DIR
-    lerobot-dataset recompute-stats ROOT [--output DST]
+    lerobot-dataset recompute-stats ROOT [--output DST] [--relative-action [--chunk-size N] [--exclude-joints J ...]]
     lerobot-dataset push ROOT --repo-id USER/NAME [--private] [--branch B] [--tags T ...] [--dry-run]
     lerobot-dataset pull REPO_ID --root DST [--revision REV]
 
@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("root", type=Path)
     s.add_argument("--output", type=Path, default=None, help="write a copy with new stats instead of editing ROOT")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--relative-action", action="store_true",
+                   help="store stats of relative actions (action - state at the chunk start) as stats.json 'action', "
+                        "for policies trained with relative actions")
+    s.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                   help="action chunk length of the policy (with --relative-action; default 50, as upstream)")
+    s.add_argument("--exclude-joints", nargs="*", default=None, metavar="J",
+                   help="joints kept absolute, matched against action names (with --relative-action; default: gripper)")
 
     s = sub.add_parser("push", help="upload to the Hugging Face Hub (tags the upload v3.0)")
     s.add_argument("root", type=Path)
@@ -260,6 +267,19 @@ def cmd_recompute(a: argparse.Namespace) -> int:
     from .tools import recompute_stats
     from .tools_meta import DatasetToolError
 
+    if not a.relative_action and (a.chunk_size is not None or a.exclude_joints is not None):
+        print("lerobot-dataset recompute-stats: error: --chunk-size and --exclude-joints need --relative-action",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if a.chunk_size is not None and a.chunk_size < 1:
+        print(f"lerobot-dataset recompute-stats: error: --chunk-size must be >= 1, got {a.chunk_size}", file=sys.stderr)
+        return EXIT_USAGE
+    relative = None
+    if a.relative_action:  # computed first: a bad --exclude-joints or --chunk-size changes nothing
+        from . import relative_actions as rel
+
+        chunk = a.chunk_size if a.chunk_size is not None else rel.DEFAULT_CHUNK_SIZE
+        relative = rel.compute_dataset_relative_action_stats(a.root, chunk, a.exclude_joints)
     root = a.root
     if a.output is not None:
         if a.output.exists():
@@ -268,6 +288,11 @@ def cmd_recompute(a: argparse.Namespace) -> int:
         root = a.output
     recompute_stats(root, progress=not a.quiet)
     print(f"recomputed stats of {root}")
+    if relative is not None:
+        stats, mask = relative
+        rel.write_relative_action_stats(root, stats)
+        print(f"stats.json 'action' now holds relative-action stats: chunk size {chunk}, "
+              f"{int(mask.sum())}/{mask.size} dimensions relative, {int(stats['count'][0])} rows")
     return EXIT_OK
 
 
