@@ -250,6 +250,51 @@ def test_action_chunk_is_executed_from_rtc_delay_row(graph):
     assert sim.rad("wrist_roll") == pytest.approx(rows[-1, 4], abs=0.01)
 
 
+def test_late_action_chunks_are_rejected_and_the_arm_holds(graph):
+    import time
+
+    from lerobot_msgs.msg import ActionChunk
+
+    sim, driver, probe = graph
+    names = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+    here = np.array([sim.rad(n) for n in names])
+    rows = np.tile(here, (10, 1))
+    rows[:, 3] += np.linspace(0.0, 0.5, 10)  # wrist_flex would move 0.5 rad
+    pub = probe.publisher(ActionChunk, "/follower/action_chunk")
+    probe.wait_for_subscriber("/follower/action_chunk")
+    rejected_before = int(probe.status_value(NODE, "rejected commands") or 0)
+    before = {n: m["goal"] for n, m in sim.state().items()}
+    # One that ended a second ago (all rows in the past), one whose first row is 0.5 s old (> max_late_start_s).
+    for t0 in (probe.now_s() - 1.5, probe.now_s() - 0.5):
+        chunk = ActionChunk()
+        chunk.header.stamp.sec, chunk.header.stamp.nanosec = int(t0), int((t0 % 1) * 1e9)
+        chunk.names = names
+        chunk.horizon, chunk.action_dim, chunk.period, chunk.rtc_delay_steps = 10, 6, 0.1, 0
+        chunk.actions = rows.astype(np.float32).ravel().tolist()
+        pub.publish(chunk)
+    assert wait_for(lambda: int(probe.status_value(NODE, "rejected commands") or 0) >= rejected_before + 2, 10)
+    time.sleep(0.3)
+    assert {n: m["goal"] for n, m in sim.state().items()} == before, "a late chunk moved the arm"
+    out = driver.output()
+    assert "action_chunk: ends" in out and "in the past" in out
+    assert "action_chunk: first point is" in out and "max_late_start_s = 0.200 s" in out
+
+
+def test_velocity_limit_is_on_by_default(graph):
+    sim, driver, probe = graph
+    import time
+
+    received_from = time.monotonic()
+    target = sim.rad("elbow_flex") + 0.8
+    stream_commands(probe, ["elbow_flex"], [target], 0.5, until=lambda: abs(sim.rad("elbow_flex") - target) < 0.01)
+    goals = samples_since(probe, received_from, "elbow_flex", "joint_goals")
+    speeds = [abs(g1 - g0) / (t1 - t0) for (t0, g0), (t1, g1) in zip(goals, goals[1:]) if t1 > t0]
+    # The SO-101's default limit, 4 rad/s, from the arm definition (and its URDF), at any rate_hz.
+    assert max(speeds) <= 4.0 + 1e-6, max(speeds)
+    assert max(speeds) > 3.0, "the 0.8 rad step was never ramped at the limit"
+    assert int(probe.status_value(NODE, "velocity limited ticks") or 0) > 0
+
+
 def test_deactivate_turns_torque_off_and_activate_back_on(graph):
     sim, driver, probe = graph
     assert probe.change_state(NODE, "deactivate")

@@ -297,6 +297,8 @@ def test_velocity_limit_parameters():
     override = VelocityLimit.from_parameters(NAMES, [4.0] * 6, [1.0, 1.0, 1.0, 1.0, 0.0, -1.0])
     assert override.velocities[:4].tolist() == [1.0] * 4 and np.isinf(override.velocities[4:]).all()
     assert VelocityLimit.from_parameters(NAMES, [4.0] * 6, [0.0] * 6) is None
+    assert VelocityLimit.from_parameters(NAMES, [4.0] * 6, [0.0]).velocities.tolist() == [4.0] * 6  # the default
+    assert VelocityLimit.from_parameters(NAMES, [4.0] * 6, [-1.0]) is None  # off
     with pytest.raises(ValueError, match=r"max_velocity has 2 values, expected 6"):
         VelocityLimit.from_parameters(NAMES, [4.0] * 6, [1.0, 2.0])
     with pytest.raises(ValueError, match="expected one value > 0 per joint"):

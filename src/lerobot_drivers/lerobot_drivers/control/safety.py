@@ -79,11 +79,16 @@ class VelocityLimit:
     @classmethod
     def from_parameters(cls, joint_names: Sequence[str], defaults: Sequence[float],
                         per_joint: Sequence[float] = ()) -> "VelocityLimit | None":
-        """`defaults`: the arm definition's limits (ROS units per second, arm order). `per_joint`, when given, has
-        one value per joint and replaces them; a value <= 0 leaves that joint unlimited. None when no joint is
-        limited."""
+        """The node's `max_velocity` parameter: `defaults` are the arm definition's limits (ROS units per second,
+        arm order). `per_joint` empty or [0.0]: those defaults; [v < 0]: no limit at all; one value per joint:
+        replaces them, a value <= 0 leaving that joint unlimited. None when no joint is limited."""
         n = len(joint_names)
-        values = list(per_joint) if len(per_joint) > 0 else list(defaults)
+        per_joint = [float(v) for v in per_joint]
+        if per_joint == [0.0]:
+            per_joint = []
+        if len(per_joint) == 1 and per_joint[0] < 0:
+            return None
+        values = per_joint if per_joint else list(defaults)
         if len(values) != n:
             which = "max_velocity" if len(per_joint) > 0 else "the arm's default velocity limits"
             raise ValueError(f"{which} has {len(values)} values, expected {n} (one per joint: {list(joint_names)})")

@@ -33,7 +33,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_drivers.arms import Arm, get_arm_definition
-from lerobot_drivers.control import GoalController, RelativeTargetLimit, UnitMap
+from lerobot_drivers.control import GoalController, RelativeTargetLimit, UnitMap, VelocityLimit
 from lerobot_drivers.control.calibration_source import CalibrationMissing, resolve_calibration
 from lerobot_drivers.control.commands import (
     CommandRejected, JointNameResolver, JointPositionCommand, JointTrajectoryCommand, trajectory_from_action_chunk,
@@ -58,6 +58,8 @@ PARAMETERS = {
     "rate_hz": 100.0,
     "max_relative_target": 0.0,           # rad (gripper: fraction) per tick; <= 0 = off
     "max_relative_target_per_joint": [0.0],  # one per joint in arm order, overrides the global cap; [0.0] = unused
+    "max_velocity": [0.0],                # rad/s per joint (gripper fraction/s); [0.0] = the arm's limits, [-1.0] = off
+    "max_late_start_s": 0.2,              # a trajectory/chunk whose first point is older than this is rejected
     "command_timeout_s": 0.5,
     "joint_prefix": "",
     "frame_id": "",
@@ -159,8 +161,12 @@ class ArmDriverNode(LifecycleNode):
             per_joint = []
         limit = RelativeTargetLimit.from_parameters(self.units.names, float(self._param("max_relative_target")),
                                                     per_joint)
+        velocity_limit = VelocityLimit.from_parameters(self.units.names, definition.ros_velocity_limits(),
+                                                       list(self._param("max_velocity")))
         follower = mode == "follower"
-        controller = GoalController(len(self.units.names), float(self._param("command_timeout_s")), limit)
+        controller = GoalController(len(self.units.names), float(self._param("command_timeout_s")), limit,
+                                    velocity_limit=velocity_limit,
+                                    max_late_start_s=float(self._param("max_late_start_s")))
         settings = DriverSettings(
             rate_hz=float(self._param("rate_hz")), follower=follower,
             failures_before_reconnect=int(self._param("failures_before_reconnect")),
@@ -261,10 +267,9 @@ class ArmDriverNode(LifecycleNode):
         try:
             command = JointTrajectoryCommand.parse(self.resolver, list(msg.joint_names), start if start > 0 else None,
                                                    self.now_s(), points)
+            self.driver.submit_trajectory(command)  # rejects one that is already too late
         except CommandRejected as exc:
             self._reject(exc)
-            return
-        self.driver.submit_trajectory(command)
 
     def _on_action_chunk(self, msg: ActionChunk) -> None:
         if not self._accepting("action_chunk"):
@@ -274,10 +279,9 @@ class ArmDriverNode(LifecycleNode):
             command = trajectory_from_action_chunk(
                 self.resolver, list(msg.names), list(msg.actions), int(msg.horizon), int(msg.action_dim),
                 float(msg.period), stamp if stamp > 0 else None, int(msg.rtc_delay_steps), self.now_s())
+            self.driver.submit_trajectory(command)  # rejects one that is already too late
         except CommandRejected as exc:
             self._reject(exc)
-            return
-        self.driver.submit_trajectory(command)
 
     # ------------------------------------------------------------------ topics out
     def _publish_sample(self, sample: JointSample) -> None:
