@@ -26,6 +26,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/urdf", sorted(glob.glob("urdf/*.urdf"))),  # robot descriptions (SO-101, Koch)
         *share_tree("launch"),
         *share_tree("config"),
     ],

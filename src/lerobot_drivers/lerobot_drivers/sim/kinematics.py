@@ -1,5 +1,8 @@
 """Forward and inverse kinematics of an SO-101-like 5-DoF arm with a parallel gripper (simulation only).
 
+`SO101` is the geometry the simulator renders; `KOCH` the Koch v1.1's in the same model. The URDFs in
+lerobot_bringup/urdf follow these (a test compares their forward kinematics).
+
 Conventions (the suite's JointState units): body joints in radians with zero at the calibrated mid-range, the
 gripper as an opening fraction 0 (closed) .. 1 (open). Base frame: x forward, y left, z up, origin on the table under
 the pan axis, metres.
@@ -40,6 +43,16 @@ class ArmGeometry:
 
 
 SO101 = ArmGeometry()
+
+# Koch v1.1 (no simulator renders it; its URDF follows this model): link lengths from the public Koch v1.1
+# description (jess-moss/koch-v1-1, as packaged by ManiSkill), projected onto the arm's plane; the real arm's
+# lateral offsets along the shoulder and wrist axes (up to 38 mm) are left out. Zero pose and signs as the SO-101's
+# (nominal: the real zero is wherever the calibration put mid-range). Position limits: the arm definition's.
+KOCH = ArmGeometry(
+    shoulder_height=0.054, shoulder_forward=0.0207, upper_arm=0.1094, forearm=0.1005, wrist_to_tip=0.110,
+    palm=0.045, jaw_max_gap=0.025, base_radius=0.035,
+    limits={"shoulder_pan": (-np.pi, np.pi), "shoulder_lift": (-1.25, 1.25), "elbow_flex": (-1.52, 1.52),
+            "wrist_flex": (-1.57, 1.57), "wrist_roll": (-np.pi, np.pi), "gripper": (0.0, 1.0)})
 
 
 @dataclass(frozen=True)
