@@ -182,7 +182,7 @@ def plot_training_curves(train: CsvLog, path: Path, evals: CsvLog | None = None,
     import matplotlib.pyplot as plt
 
     sub_losses = [c for c in train.columns if c.endswith("_loss") and c != "loss"]
-    panels = [("loss", ["loss", *sub_losses], True), ("gradient norm (before clipping)", ["grad_norm"], True),
+    panels = [("loss", ["loss", *sub_losses], True), ("gradient norm (before clipping)", ["grad_norm"], False),
               ("learning rate", ["lr"], False), ("samples / s", ["samples_per_s"], False),
               ("time in data loading", ["data_fraction"], False)]
     if evals is not None and evals.rows:
@@ -196,8 +196,9 @@ def plot_training_curves(train: CsvLog, path: Path, evals: CsvLog | None = None,
             if xs:
                 ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=column)
                 drawn = True
-        if drawn and log_scale and all(y > 0 for c in columns for y in source.series(c)[1]):
-            ax.set_yscale("log")
+        values = [y for c in columns for y in source.series(c)[1]]
+        if drawn and log_scale and min(values) > 0 and max(values) / min(values) > 10:
+            ax.set_yscale("log")  # losses span decades over a run
         if label == "time in data loading":
             ax.axhline(0.1, color="grey", linestyle="--", linewidth=0.8, label="10 %")
             ax.set_ylim(0, 1)

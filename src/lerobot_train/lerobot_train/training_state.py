@@ -299,3 +299,20 @@ def load_training_state(checkpoint_dir: Path, parts: ResumableParts,
         else:
             log.warning("%s has no %s: EMA starts again from the resumed weights", save_dir, EMA_STATE)
     return training_step
+
+
+# ------------------------------------------------------------------------------------------------ fp16 scaler
+GRAD_SCALER_STATE = "grad_scaler_state.json"
+
+
+def save_grad_scaler_state(scaler: Any, checkpoint_dir: Path) -> None:
+    """The float16 gradient scaler's scale and growth tracker (only with --amp_dtype=float16 on CUDA)."""
+    write_json(scaler.state_dict(), Path(checkpoint_dir) / TRAINING_STATE_DIR / GRAD_SCALER_STATE)
+
+
+def load_grad_scaler_state(scaler: Any, checkpoint_dir: Path) -> None:
+    path = Path(checkpoint_dir) / TRAINING_STATE_DIR / GRAD_SCALER_STATE
+    if path.is_file():
+        scaler.load_state_dict(read_json(path))
+    else:
+        log.warning("%s is missing: the float16 loss scale starts again from its initial value", path)
