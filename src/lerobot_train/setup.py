@@ -19,6 +19,8 @@ setup(
     entry_points={
         "console_scripts": [
             # "<command> = lerobot_train.<module>:main",
+            "lerobot-train = lerobot_train.train:main",
+            "lerobot-eval = lerobot_train.eval:main",
         ],
     },
 )
