@@ -125,10 +125,7 @@ class GoalController:
             self._source = GoalSource.STALE_HOLD
             became_stale = True
 
-        goal, velocity_limited, clamped, position_limited = self._limit(self._target.copy(), now, present)
-        return Tick(goal=goal, target=self._target.copy(), source=self._source, clamped=clamped,
-                    became_stale=became_stale, velocity_limited=velocity_limited,
-                    position_limited=position_limited)
+        return self._limited_tick(now, present, became_stale)
 
     def _start_pending(self, now: float) -> None:
         """Start the pending trajectory once its start time is reached. It was on time when it arrived (it is
@@ -143,10 +140,10 @@ class GoalController:
         self._source = GoalSource.TRAJECTORY
         self._last_direct_at = None
 
-    def _limit(self, goal: np.ndarray, now: float,
-               present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """velocity (vs the previous goal) -> max_relative_target (vs present) -> position range; returns the goal
-        and the three masks of joints each limit changed."""
+    def _limited_tick(self, now: float, present: np.ndarray, became_stale: bool) -> Tick:
+        """The target through the limits: velocity (vs the previous goal) -> max_relative_target (vs present) ->
+        position range, with a mask per limit of the joints it changed."""
+        goal = self._target.copy()
         none = np.zeros(self.n_joints, dtype=bool)
         velocity_limited = clamped = position_limited = none
         if self.velocity_limit is not None:
@@ -159,4 +156,5 @@ class GoalController:
         if self.position_limit is not None:
             goal, position_limited = self.position_limit.apply(goal, present)
         self._last_goal, self._last_tick_at = goal.copy(), now
-        return goal, velocity_limited, clamped, position_limited
+        return Tick(goal=goal, target=self._target.copy(), source=self._source, clamped=clamped,
+                    became_stale=became_stale, velocity_limited=velocity_limited, position_limited=position_limited)
