@@ -14,8 +14,9 @@ Every consumer (one per rank x DataLoader worker) works through its own share of
 4. Resume: `fast_forward(batches_consumed, batch_size)` replays the draws from metadata alone (episode
    lengths; no parquet read, no decode) up to the point the interrupted run reached. With DataLoader workers,
    batches come round-robin from the workers (a worker that runs out drops out of the rotation), so the
-   number of batches each worker had delivered follows from its share of frames; resume is sample-exact
-   within an epoch when world size, worker count and batch size are unchanged.
+   number of batches each worker had delivered, and which worker was next, follow from the shares' sizes;
+   the resumed workers take over the shares in that rotation order. Resume is sample-exact within an epoch
+   when world size, worker count and batch size are unchanged.
 5. Sources: a local dataset folder, or a Hub repo id read through `huggingface_hub`'s `HfFileSystem`
    (`datasets/<repo_id>@<revision>/...`). For a remote source, meta/ is copied once to `cache_dir`, an
    episode's rows are read from its parquet file with a row-group filter, and the video files of pooled
@@ -144,28 +145,39 @@ class EpisodePool:
 
 
 def batches_taken_per_worker(frames_per_worker: Sequence[int], batch_size: int, batches_consumed: int) -> list[int]:
-    """How many batches each DataLoader worker had delivered after `batches_consumed` batches of an epoch.
+    """How many batches each DataLoader worker had delivered after `batches_consumed` batches of an epoch."""
+    return dataloader_position(frames_per_worker, batch_size, batches_consumed)[0]
+
+
+def dataloader_position(frames_per_worker: Sequence[int], batch_size: int,
+                        batches_consumed: int) -> tuple[list[int], list[int]]:
+    """(batches taken from each worker, workers still running in the order they deliver next) after
+    `batches_consumed` batches of an epoch.
 
     torch's DataLoader takes batches from the workers of an IterableDataset in turn (0, 1, ..., K-1, 0, ...);
-    a worker that has run out leaves the rotation and the others keep their order. The result is exact for
-    that rule whatever the timing (a worker's end is noticed in task order).
+    a worker that has run out leaves the rotation and the others keep their cyclic order. This holds whatever
+    the timing: the DataLoader notices a worker's end in task order.
     """
     totals = [math.ceil(int(f) / batch_size) for f in frames_per_worker]
     if batches_consumed > sum(totals):
         raise ValueError(f"batches_consumed={batches_consumed} exceeds the epoch's {sum(totals)} batches")
     taken = [0] * len(totals)
     left = int(batches_consumed)
+    last_served = -1  # a full round ends with the highest-index running worker
     while left > 0:
         active = [w for w in range(len(totals)) if taken[w] < totals[w]]
         full_rounds = min(min(totals[w] - taken[w] for w in active), left // len(active))
         if full_rounds == 0:
             for w in active[:left]:
                 taken[w] += 1
+            last_served = active[left - 1]
             break
         for w in active:
             taken[w] += full_rounds
         left -= full_rounds * len(active)
-    return taken
+    running = [w for w in range(len(totals)) if taken[w] < totals[w]]
+    next_order = [w for w in running if w > last_served] + [w for w in running if w <= last_served]
+    return taken, next_order
 
 
 # ==================================================================================== file access
@@ -463,12 +475,19 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"need batches_consumed >= 0 and batch_size >= 1, got {batches_consumed}, {batch_size}")
         self._fast_forward = (int(batches_consumed), int(batch_size), int(prefetch_factor))
 
-    def _samples_to_skip(self, worker: int, num_workers: int, frames: Sequence[int]) -> int:
+    def _resume_role(self, worker: int, num_workers: int, frames: Sequence[int]) -> tuple[int, int]:
+        """(consumer share this DataLoader worker plays, samples of it already consumed).
+
+        A resumed DataLoader starts its rotation at worker 0, while the interrupted one would have continued
+        with some other worker: worker i therefore plays the i-th share in the interrupted run's coming
+        rotation order; workers beyond the shares still running play finished shares and emit nothing."""
         if self._fast_forward is None:
-            return 0
+            return worker, 0
         consumed, batch_size, _ = self._fast_forward
-        taken = batches_taken_per_worker(frames, batch_size, consumed)
-        return min(taken[worker] * batch_size, frames[worker])
+        taken, next_order = dataloader_position(frames, batch_size, consumed)
+        roles = next_order + [w for w in range(num_workers) if w not in next_order]
+        role = roles[worker]
+        return role, min(taken[role] * batch_size, frames[role])
 
     # ---------------------------------------------------------------- iteration
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -478,9 +497,10 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
         order = epoch_episode_order(self.episodes, self.seed, epoch, self.shuffle)
         shares = assign_episodes(order, self.lengths, self.world_size * num_workers)
         frames = [sum(self.lengths[e] for e in shares[self.rank * num_workers + w]) for w in range(num_workers)]
-        pool = EpisodePool(shares[self.rank * num_workers + worker], self.lengths, self.episode_pool_size,
-                           consumer_rng(self.seed, epoch, self.rank, worker), self.shuffle)
-        for _ in range(self._samples_to_skip(worker, num_workers, frames)):
+        role, skip = self._resume_role(worker, num_workers, frames)
+        pool = EpisodePool(shares[self.rank * num_workers + role], self.lengths, self.episode_pool_size,
+                           consumer_rng(self.seed, epoch, self.rank, role), self.shuffle)
+        for _ in range(skip):
             pool.draw()  # replay from metadata only
         return self._emit(pool, worker)
 
