@@ -9,10 +9,14 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "writer": ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError", "EpisodeSaveError", "recover"),
+    "writer": ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError", "EpisodeSaveError"),
+    "recovery": ("recover",),
     "video": ("VideoEncoderConfig", "EncoderError", "EncoderStalledError"),
-    "reader": ("LeRobotDatasetReader", "DatasetMeta", "DatasetFormatError", "DatasetVersionError"),
+    "reader": ("LeRobotDatasetReader", "DatasetMeta"),
+    "errors": ("DatasetError", "DatasetFormatError", "DatasetVersionError", "UnsafePathError", "DatasetToolError",
+               "DatasetBusyError", "DatasetExistsError"),
     "validate": ("validate_dataset", "ValidationReport"),
+    "tools": ("delete_episodes", "remove_saved_episode"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -265,7 +265,7 @@ def cmd_split(a: argparse.Namespace) -> int:
 
 def cmd_recompute(a: argparse.Namespace) -> int:
     from .tools import recompute_stats
-    from .tools_meta import DatasetToolError
+    from .errors import DatasetToolError
 
     if not a.relative_action and (a.chunk_size is not None or a.exclude_joints is not None):
         print("lerobot-dataset recompute-stats: error: --chunk-size and --exclude-joints need --relative-action",
@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     from .hub import HubRevisionError
-    from .tools_meta import DatasetToolError
+    from .errors import DatasetToolError
 
     try:
         return COMMANDS[a.command](a)

@@ -7,12 +7,16 @@ Names are stable: add new helpers, never rename existing ones.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
+
+from .errors import DatasetFormatError, UnsafePathError
 
 CODEBASE_VERSION = "v3.0"
 
@@ -62,6 +66,17 @@ def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int) -> tupl
 
 # Upstream name for the same rule.
 update_chunk_file_indices = next_chunk_file
+
+
+@dataclass(frozen=True, order=True)
+class ChunkFile:
+    """The (chunk, file) numbers of one data, video or meta/episodes file."""
+
+    chunk_index: int
+    file_index: int
+
+    def next(self, chunks_size: int) -> "ChunkFile":
+        return ChunkFile(*next_chunk_file(self.chunk_index, self.file_index, chunks_size))
 
 
 def data_file_path(root: Path | str, chunk_index: int, file_index: int) -> Path:
@@ -231,85 +246,113 @@ def episodes_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
     return pa.schema(fields)
 
 
-# ---------------------------------------------------------------------------------------------- JSON I/O
-def write_json_atomic(path: Path | str, obj: Any) -> None:
-    """Write JSON (indent=4, ensure_ascii=False as upstream) via tmp + fsync + os.replace + dir fsync."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=4, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+# ---------------------------------------------------------------------------------------------- safe paths
+# A dataset from the Hub is untrusted input: every path built from its metadata (the data_path/video_path templates,
+# feature keys inside them, the `path` of an embedded image) goes through these two functions, which refuse
+# anything that would read or write outside the dataset folder.
+TEMPLATE_FIELDS = frozenset({"chunk_index", "file_index", "video_key"})
+_FORMATTER = string.Formatter()
+
+
+def check_path_template(template: Any, name: str) -> str:
+    """Raise DatasetFormatError unless `template` is a relative path template whose only fields are
+    {chunk_index}, {file_index} and {video_key} with plain integer format specs (e.g. `{chunk_index:03d}`)."""
+    where = f"{INFO_PATH}: '{name}'"
+    if not isinstance(template, str) or not template:
+        raise DatasetFormatError(f"{where} must be a path template string, got {template!r}")
+    try:
+        parts = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise DatasetFormatError(f"{where} is not a valid template ({exc}): {template!r}") from None
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in TEMPLATE_FIELDS or conversion is not None or not re.fullmatch(r"0?\d{0,2}d?", spec or ""):
+            raise DatasetFormatError(
+                f"{where}: field {{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} is not "
+                f"allowed in {template!r}; expected only {{chunk_index}}, {{file_index}}, {{video_key}} with specs like :03d"
+            )
+        if field == "video_key" and spec:
+            raise DatasetFormatError(f"{where}: {{video_key}} takes no format spec in {template!r}")
+    check_relative_path(template, where)
+    return template
+
+
+def check_relative_path(relative: str, what: str) -> PurePosixPath:
+    """The path as a PurePosixPath; UnsafePathError if it is absolute or climbs out with `..`."""
+    rel = PurePosixPath(str(relative).replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts or str(relative).startswith("~"):
+        raise UnsafePathError(f"{what}: path {relative!r} must be relative to the dataset folder, without '..'")
+    return rel
+
+
+def resolve_inside(root: Path | str, relative: str, what: str) -> Path:
+    """`root / relative`, refusing absolute paths, `..` and symlinks whose target is outside `root`."""
+    root = Path(root)
+    path = root / check_relative_path(relative, what)
+    try:
+        real = path.resolve()
+        real_root = root.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops
+        raise UnsafePathError(f"{what}: path {relative!r} cannot be resolved ({exc})") from None
+    if real != real_root and real_root not in real.parents:
+        raise UnsafePathError(f"{what}: path {relative!r} leads outside the dataset folder (to {real})")
+    return path
+
+
+def format_path_template(root: Path | str, template: str, name: str, **fields: Any) -> Path:
+    """The file that `template` (an info.json key `name`) names for `fields`, checked to stay inside `root`."""
+    check_path_template(template, name)
+    for key in ("chunk_index", "file_index"):
+        if key in fields and (not isinstance(fields[key], (int, np.integer)) or isinstance(fields[key], bool) or fields[key] < 0):
+            raise DatasetFormatError(f"{name}: {key} must be an int >= 0, got {fields[key]!r}")
+    try:
+        relative = template.format(**fields)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise DatasetFormatError(f"{INFO_PATH}: '{name}' {template!r} cannot be filled with {sorted(fields)}: {exc!r}") from None
+    return resolve_inside(root, relative, f"{INFO_PATH} '{name}'")
+
+
+# ---------------------------------------------------------------------------------------------- info.json
+# The readers and writers of each metadata file live in meta_info / meta_tasks / meta_stats / meta_episodes; these
+# names stay here for code that imports them from the format module.
+def write_json_atomic(path: Path | str, obj: Any, fsync: bool = True) -> None:
+    """JSON (indent=4, ensure_ascii=False as upstream), replaced atomically and durably (durable_io.write_json)."""
+    from .durable_io import write_json
+
+    write_json(path, obj, fsync)
 
 
 def fsync_dir(directory: Path | str) -> None:
-    fd = os.open(str(directory), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from .durable_io import fsync_dir as _fsync_dir
+
+    _fsync_dir(directory)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def make_info(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A fresh info dict (0 episodes) in lerobot 0.4.4 key order (meta_info.make_info)."""
+    from .meta_info import make_info as _make_info
+
+    return _make_info(*args, **kwargs)
 
 
-def make_info(
-    fps: int,
-    features: Mapping[str, Mapping[str, Any]],
-    robot_type: str | None = None,
-    use_videos: bool = True,
-    chunks_size: int = DEFAULT_CHUNK_SIZE,
-    data_files_size_in_mb: float = DEFAULT_DATA_FILE_SIZE_IN_MB,
-    video_files_size_in_mb: float = DEFAULT_VIDEO_FILE_SIZE_IN_MB,
-) -> dict[str, Any]:
-    """A fresh info dict (0 episodes) in lerobot 0.4.4 key order."""
-    return {
-        "codebase_version": CODEBASE_VERSION,
-        "robot_type": robot_type,
-        "total_episodes": 0,
-        "total_frames": 0,
-        "total_tasks": 0,
-        "chunks_size": chunks_size,
-        "data_files_size_in_mb": data_files_size_in_mb,
-        "video_files_size_in_mb": video_files_size_in_mb,
-        "fps": int(fps),
-        "splits": {},
-        "data_path": DATA_PATH,
-        "video_path": VIDEO_PATH if use_videos else None,
-        "features": {k: dict(v) for k, v in features.items()},
-    }
+def write_info(root: Path | str, info: Mapping[str, Any], fsync: bool = True) -> None:
+    from .meta_info import write_info as _write_info
 
-
-def write_info(root: Path | str, info: Mapping[str, Any]) -> None:
-    write_json_atomic(info_path(root), _jsonable(dict(info)))
+    _write_info(root, info, fsync)
 
 
 def read_info(root: Path | str) -> dict[str, Any]:
-    """Read meta/info.json; feature shapes come back as tuples (as upstream load_info)."""
-    with open(info_path(root), encoding="utf-8") as f:
-        info = json.load(f)
-    for ft in info.get("features", {}).values():
-        if "shape" in ft:
-            ft["shape"] = tuple(ft["shape"])
-    return info
+    """meta/info.json with feature shapes as tuples (meta_info.read_info)."""
+    from .meta_info import read_info as _read_info
+
+    return _read_info(root)
 
 
 def splits_for(total_episodes: int) -> dict[str, str]:
     return {"train": f"0:{total_episodes}"}
 
 
-def iter_sorted_files(root: Path | str, pattern: str) -> Iterable[Path]:
+def iter_sorted_files(root: Path | str, pattern: str) -> list[Path]:
     """Sorted glob (as upstream load_nested_dataset: sorted path order == global order)."""
     return sorted(Path(root).glob(pattern))

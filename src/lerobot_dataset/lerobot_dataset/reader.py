@@ -4,7 +4,9 @@
 every feature of the frame (vectors float32 or int64, shape-(1,) features as 0-d arrays, cameras as CHW float32
 in [0, 1]), `task` (the task string) and, with `delta_timestamps`, `(T, ...)` windows plus `<key>_is_pad` masks.
 The reader is numpy-only (torch is imported only for `output="torch"`) and needs pyarrow, PyAV, and OpenCV for
-image (PNG) features.
+image (PNG) features. Embedded images are read on demand, a row group at a time with a bounded cache, so an image
+dataset larger than RAM can be read. Every path taken from the metadata stays inside the dataset folder
+(a dataset from the Hub is untrusted input).
 
 Value conventions copied from upstream so that training code sees identical inputs:
 - floating features come back as float32 and integer features as int64 (upstream builds tensors from Python
@@ -16,7 +18,7 @@ Value conventions copied from upstream so that training code sees identical inpu
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -25,43 +27,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import format as fmt
+from .errors import DatasetFormatError, DatasetVersionError
+from .meta_episodes import EpisodeInfo, VideoSpan, episode_infos, read_episodes_table
+from .meta_info import read_info
+from .meta_stats import read_stats
+from .meta_tasks import read_tasks as _read_tasks
 from .video_decode import DEFAULT_TOLERANCE_S, VideoDecoderPool
 
 CONVERT_COMMAND = "python -m lerobot.datasets.v30.convert_dataset_v21_to_v30 --repo-id=<repo_id> --root=<dir>"
 CONVERT_COMMAND_HEAD = "python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=<repo_id>"
+# Decoded Arrow image columns of recently read row groups kept per reader (see _EmbeddedImages).
+DEFAULT_IMAGE_CACHE_MB = 256
 
-
-class DatasetFormatError(ValueError):
-    """The folder is not a readable LeRobotDataset v3.0."""
-
-
-class DatasetVersionError(DatasetFormatError):
-    """The dataset is an older (v2.x or v1.x) LeRobotDataset and must be converted first."""
-
-
-# ============================================================================================ metadata
-@dataclass(frozen=True)
-class VideoSpan:
-    """Where one episode of one camera lives: which mp4 and which time span inside it."""
-
-    chunk_index: int
-    file_index: int
-    from_timestamp: float
-    to_timestamp: float
-
-
-@dataclass(frozen=True)
-class EpisodeInfo:
-    """One row of meta/episodes/*.parquet (without the per-episode stats)."""
-
-    episode_index: int
-    length: int
-    tasks: tuple[str, ...]
-    data_chunk_index: int
-    data_file_index: int
-    dataset_from_index: int
-    dataset_to_index: int
-    videos: dict[str, VideoSpan] = field(default_factory=dict)
+__all__ = [
+    "DatasetFormatError",
+    "DatasetMeta",
+    "DatasetVersionError",
+    "EpisodeInfo",
+    "EpisodeView",
+    "LeRobotDatasetReader",
+    "VideoSpan",
+    "check_v3_layout",
+]
 
 
 def _major_version(codebase_version: str) -> int | None:
@@ -78,9 +65,12 @@ def check_v3_layout(root: Path) -> None:
     version = None
     if info_file.exists():
         try:
-            version = json.loads(info_file.read_text(encoding="utf-8")).get("codebase_version")
-        except json.JSONDecodeError as exc:
-            raise DatasetFormatError(f"{info_file}: not valid JSON ({exc})") from exc
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DatasetFormatError(f"{info_file}: not valid JSON ({exc})") from None
+        if not isinstance(info, dict):
+            raise DatasetFormatError(f"{info_file}: expected a JSON object, got {type(info).__name__}")
+        version = info.get("codebase_version")
     major = _major_version(version) if version is not None else None
     if (major is not None and major < 3) or (major is None and v2_markers):
         found = f"codebase_version {version!r} in meta/info.json" if version else f"v2 files {v2_markers}"
@@ -98,74 +88,8 @@ def check_v3_layout(root: Path) -> None:
 
 
 def read_tasks(root: Path) -> list[str]:
-    """meta/tasks.parquet as a list indexed by task_index. The task string is the pandas index column, named
-    'task' (upstream HEAD) or '__index_level_0__' (lerobot 0.4.4)."""
-    path = fmt.tasks_path(root)
-    if not path.exists():
-        raise DatasetFormatError(f"{root}: missing {fmt.TASKS_PATH}")
-    table = pq.read_table(path)
-    names = table.column_names
-    text_col = next((c for c in ("task", "__index_level_0__") if c in names), None)
-    if text_col is None:
-        text_col = next((f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)), None)
-    if text_col is None or "task_index" not in names:
-        raise DatasetFormatError(f"{path}: expected a 'task_index' column and a task string column, got {names}")
-    texts = table.column(text_col).to_pylist()
-    indices = table.column("task_index").to_pylist()
-    tasks: list[str | None] = [None] * len(texts)
-    for idx, text in zip(indices, texts):
-        if idx is None or not 0 <= idx < len(texts) or tasks[idx] is not None:
-            raise DatasetFormatError(f"{path}: task_index values must be 0..{len(texts) - 1} without repeats, got {indices}")
-        tasks[idx] = text
-    return [str(t) for t in tasks]
-
-
-def read_episodes_table(root: Path) -> pa.Table:
-    """All meta/episodes/chunk-*/file-*.parquet files, concatenated in sorted path order (row i = episode i)."""
-    paths = list(fmt.iter_sorted_files(root, "meta/episodes/*/*.parquet"))
-    if not paths:
-        raise DatasetFormatError(f"{root}: no episode metadata (meta/episodes/chunk-*/file-*.parquet)")
-    tables = [pq.read_table(p) for p in paths]
-    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-
-
-def _episode_infos(table: pa.Table, video_keys: Sequence[str]) -> list[EpisodeInfo]:
-    required = ["episode_index", "length", "data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index"]
-    for key in video_keys:
-        required += [f"videos/{key}/{c}" for c in ("chunk_index", "file_index", "from_timestamp", "to_timestamp")]
-    missing = [c for c in required if c not in table.column_names]
-    if missing:
-        raise DatasetFormatError(f"meta/episodes: missing columns {missing}")
-    cols = {c: table.column(c).to_pylist() for c in required}
-    tasks = table.column("tasks").to_pylist() if "tasks" in table.column_names else [[]] * table.num_rows
-    out = []
-    for row in range(table.num_rows):
-        videos = {
-            key: VideoSpan(
-                chunk_index=int(cols[f"videos/{key}/chunk_index"][row]),
-                file_index=int(cols[f"videos/{key}/file_index"][row]),
-                from_timestamp=float(cols[f"videos/{key}/from_timestamp"][row]),
-                to_timestamp=float(cols[f"videos/{key}/to_timestamp"][row]),
-            )
-            for key in video_keys
-        }
-        out.append(
-            EpisodeInfo(
-                episode_index=int(cols["episode_index"][row]),
-                length=int(cols["length"][row]),
-                tasks=tuple(tasks[row] or ()),
-                data_chunk_index=int(cols["data/chunk_index"][row]),
-                data_file_index=int(cols["data/file_index"][row]),
-                dataset_from_index=int(cols["dataset_from_index"][row]),
-                dataset_to_index=int(cols["dataset_to_index"][row]),
-                videos=videos,
-            )
-        )
-    return out
-
-
-def _stats_to_numpy(stats: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
-    return {key: {name: np.asarray(value) for name, value in per.items()} for key, per in stats.items()}
+    """meta/tasks.parquet as a list indexed by task_index (meta_tasks.read_tasks)."""
+    return _read_tasks(root)
 
 
 class DatasetMeta:
@@ -176,29 +100,28 @@ class DatasetMeta:
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset root not found: {self.root}")
         check_v3_layout(self.root)
-        self.info: dict[str, Any] = fmt.read_info(self.root)
+        self.info: dict[str, Any] = read_info(self.root)
+        where = fmt.info_path(self.root)
         for key in ("fps", "features", "data_path"):
             if key not in self.info:
-                raise DatasetFormatError(f"{fmt.info_path(self.root)}: missing key {key!r}")
+                raise DatasetFormatError(f"{where}: missing key {key!r}")
+        if not isinstance(self.info["fps"], int) or isinstance(self.info["fps"], bool) or self.info["fps"] <= 0:
+            raise DatasetFormatError(f"{where}: 'fps' must be a positive int, got {self.info['fps']!r}")
+        fmt.check_path_template(self.info["data_path"], "data_path")
         self.features: dict[str, dict[str, Any]] = self.info["features"]
         for key, ft in self.features.items():
             if not isinstance(ft, dict) or "dtype" not in ft or "shape" not in ft:
-                raise DatasetFormatError(f"{fmt.info_path(self.root)}: feature {key!r} needs 'dtype' and 'shape', got {ft!r}")
+                raise DatasetFormatError(f"{where}: feature {key!r} needs 'dtype' and 'shape', got {ft!r}")
         missing = [k for k in fmt.DEFAULT_FEATURES if k not in self.features]
         if missing:
-            raise DatasetFormatError(f"{fmt.info_path(self.root)}: default features {missing} are missing")
-        stats_file = fmt.stats_path(self.root)
-        self.stats: dict[str, dict[str, np.ndarray]] = (
-            _stats_to_numpy(json.loads(stats_file.read_text(encoding="utf-8"))) if stats_file.exists() else {}
-        )
-        self.tasks: list[str] = read_tasks(self.root)
+            raise DatasetFormatError(f"{where}: default features {missing} are missing")
+        if self.video_keys:
+            fmt.check_path_template(self.info.get("video_path"), "video_path")
+        self.stats: dict[str, dict[str, np.ndarray]] = read_stats(self.root)
+        self.tasks: list[str] = _read_tasks(self.root)
         self.episodes_table: pa.Table = read_episodes_table(self.root)
-        self.episodes: list[EpisodeInfo] = _episode_infos(self.episodes_table, self.video_keys)
-        for row, ep in enumerate(self.episodes):
-            if ep.episode_index != row:
-                raise DatasetFormatError(
-                    f"meta/episodes: row {row} holds episode_index {ep.episode_index}; rows must be episodes 0..N-1 in order"
-                )
+        self.episodes: list[EpisodeInfo] = episode_infos(self.episodes_table, self.video_keys)
+        self._paths: dict[tuple[str, int, int], Path] = {}  # checked file paths, by (video key or "", chunk, file)
 
     # ---------------------------------------------------------------- simple facts
     @property
@@ -241,12 +164,22 @@ class DatasetMeta:
         )
 
     def data_file(self, chunk_index: int, file_index: int) -> Path:
-        return self.root / self.info["data_path"].format(chunk_index=chunk_index, file_index=file_index)
+        """The data file (chunk, file), from info.json's data_path; UnsafePathError if it would leave the root."""
+        key = ("", chunk_index, file_index)
+        if key not in self._paths:
+            self._paths[key] = fmt.format_path_template(
+                self.root, self.info["data_path"], "data_path", chunk_index=chunk_index, file_index=file_index)
+        return self._paths[key]
 
     def video_file(self, episode_index: int, video_key: str) -> Path:
+        """The mp4 holding one episode of one camera; UnsafePathError if the path would leave the root."""
         span = self.episodes[episode_index].videos[video_key]
-        template = self.info.get("video_path") or fmt.VIDEO_PATH
-        return self.root / template.format(video_key=video_key, chunk_index=span.chunk_index, file_index=span.file_index)
+        key = (video_key, span.chunk_index, span.file_index)
+        if key not in self._paths:
+            self._paths[key] = fmt.format_path_template(
+                self.root, self.info["video_path"], "video_path", video_key=video_key,
+                chunk_index=span.chunk_index, file_index=span.file_index)
+        return self._paths[key]
 
 
 # ============================================================================================ columns
@@ -282,27 +215,71 @@ def _column_to_numpy(column: pa.ChunkedArray, key: str, feature: Mapping[str, An
     return values.reshape(n) if shape in ((1,), ()) else values.reshape((n, *shape))
 
 
-@dataclass
-class _ImageColumn:
-    """PNG-embedded image feature: bytes per row (or a path relative to the dataset root when not embedded)."""
-
-    data: list[bytes | None]
-    paths: list[str | None]
-
-
 def _decode_png(blob: bytes, where: str) -> np.ndarray:
-    import cv2  # only needed for datasets with image features
+    from .video import decode_png  # OpenCV: only needed for datasets with image features
 
-    img = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DatasetFormatError(f"{where}: image bytes could not be decoded")
-    if img.ndim == 2:
-        return img[:, :, None]
-    if img.shape[2] == 3:
-        return img[:, :, ::-1]
-    if img.shape[2] == 4:
-        return img[:, :, [2, 1, 0, 3]]
-    return img
+    try:
+        return decode_png(blob)
+    except ValueError as exc:
+        raise DatasetFormatError(f"{where}: {exc}") from None
+
+
+class _EmbeddedImages:
+    """The image (PNG) features of the loaded rows, read on demand.
+
+    Each loaded row is located by (data file, row group, row in group); the image columns of a row group are read
+    when one of its rows is asked for and kept, most recently used first, up to `cache_bytes`. Sequential reading
+    reads every row group once; memory stays bounded whatever the dataset size. Safe to pickle into DataLoader
+    workers (the cache is not shipped).
+    """
+
+    def __init__(self, root: Path, keys: list[str], files: list[Path], row_file: np.ndarray, row_in_file: np.ndarray,
+                 cache_bytes: int) -> None:
+        self.root = root
+        self.keys = keys
+        self.files = files
+        self._row_file = row_file
+        self._cache_bytes = cache_bytes
+        self._group_starts = [np.cumsum([0] + [pq.ParquetFile(f).metadata.row_group(i).num_rows
+                                              for i in range(pq.ParquetFile(f).metadata.num_row_groups)]) for f in files]
+        group = np.zeros(len(row_file), dtype=np.int64)
+        offset = np.zeros(len(row_file), dtype=np.int64)
+        for f, starts in enumerate(self._group_starts):
+            rows = np.flatnonzero(row_file == f)
+            g = np.searchsorted(starts, row_in_file[rows], side="right") - 1
+            group[rows], offset[rows] = g, row_in_file[rows] - starts[g]
+        self._row_group, self._row_offset = group, offset
+        self._cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = OrderedDict()
+        return state
+
+    def _group(self, f: int, g: int) -> pa.Table:
+        key = (f, g)
+        table = self._cache.get(key)
+        if table is None:
+            table = pq.ParquetFile(self.files[f]).read_row_group(g, columns=self.keys)
+            self._cache[key] = table
+            while len(self._cache) > 1 and sum(t.nbytes for t in self._cache.values()) > self._cache_bytes:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return table
+
+    def png(self, key: str, row: int) -> bytes:
+        """The PNG bytes of `key` at loaded row `row` (from the parquet cell, or the file its `path` names)."""
+        f, g, i = int(self._row_file[row]), int(self._row_group[row]), int(self._row_offset[row])
+        cell = self._group(f, g).column(key)[i].as_py() or {}
+        where = f"{self.files[f].relative_to(self.root)} '{key}' row {row}"
+        if cell.get("bytes") is not None:
+            return cell["bytes"]
+        if not cell.get("path"):
+            raise DatasetFormatError(f"{where}: image has neither bytes nor path")
+        path = fmt.resolve_inside(self.root, cell["path"], where)
+        if not path.is_file():
+            raise DatasetFormatError(f"{where}: image path {cell['path']!r} is not a file in the dataset")
+        return path.read_bytes()
 
 
 # ============================================================================================ reader
@@ -321,6 +298,8 @@ class LeRobotDatasetReader:
         max_open_video_files: video decoders kept open (least recently used are closed).
         decoder_threads: FFmpeg threads per video decoder (1 suits random access and DataLoader workers;
             0 lets FFmpeg choose, which helps a single process reading sequentially).
+        image_cache_mb: embedded PNG data kept in memory (row groups most recently read); image features are
+            otherwise read from the data files on demand.
     """
 
     def __init__(
@@ -333,6 +312,7 @@ class LeRobotDatasetReader:
         output: str = "numpy",
         max_open_video_files: int = 16,
         decoder_threads: int = 1,
+        image_cache_mb: float = DEFAULT_IMAGE_CACHE_MB,
     ) -> None:
         if output not in ("numpy", "torch"):
             raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
@@ -347,7 +327,7 @@ class LeRobotDatasetReader:
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps is not None else None
         self.delta_indices = self._delta_indices(self.delta_timestamps) if self.delta_timestamps else None
         self._videos = VideoDecoderPool(max_open_files=max_open_video_files, threads=decoder_threads)
-        self._load_data()
+        self._load_data(int(image_cache_mb * 1024 * 1024))
 
     # ---------------------------------------------------------------- construction
     def _check_episodes(self, episodes: Sequence[int] | None) -> list[int] | None:
@@ -385,37 +365,43 @@ class LeRobotDatasetReader:
             raise DatasetFormatError(f"{self.root}: no data files (data/chunk-*/file-*.parquet)")
         return paths
 
-    def _load_data(self) -> None:
-        columns = [k for k in fmt.data_feature_keys(self.features)]
-        tables = []
-        for path in self._data_files():
-            table = pq.read_table(path)
-            missing = [c for c in columns if c not in table.column_names]
-            if missing:
-                raise DatasetFormatError(f"{path}: missing data columns {missing}")
-            table = table.select(columns)
+    def _load_data(self, image_cache_bytes: int) -> None:
+        """Read every non-image column of the loaded rows; image features are read on demand (_EmbeddedImages)."""
+        columns = fmt.data_feature_keys(self.features)
+        image_keys = [k for k in columns if self.features[k]["dtype"] == "image"]
+        eager = [k for k in columns if k not in image_keys]
+        files = self._data_files()
+        tables, row_file, row_in_file = [], [], []
+        for f, path in enumerate(files):
+            try:
+                present = pq.read_schema(path).names
+                missing = [c for c in columns if c not in present]
+                if missing:
+                    raise DatasetFormatError(f"{path}: missing data columns {missing}")
+                table = pq.read_table(path, columns=eager)
+            except (pa.ArrowException, OSError) as exc:
+                raise DatasetFormatError(f"{path}: unreadable parquet ({exc})") from None
+            rows = np.arange(table.num_rows)
             if self.episodes is not None:
                 mask = np.isin(table.column("episode_index").to_numpy(), self.episodes)
-                table = table.filter(pa.array(mask))
+                table, rows = table.filter(pa.array(mask)), rows[mask]
             tables.append(table)
+            row_file.append(np.full(len(rows), f, dtype=np.int32))
+            row_in_file.append(rows)
         table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
         self._num_rows = table.num_rows
 
         self._numeric: dict[str, np.ndarray] = {}
-        self._images: dict[str, _ImageColumn] = {}
         self._strings: dict[str, list[str]] = {}
-        for key in columns:
+        for key in eager:
             ft = self.features[key]
             col = table.column(key)
-            if ft["dtype"] == "image":
-                arr = col.combine_chunks()
-                self._images[key] = _ImageColumn(
-                    data=arr.field("bytes").to_pylist(), paths=arr.field("path").to_pylist()
-                )
-            elif ft["dtype"] in ("string", "language"):
+            if ft["dtype"] in ("string", "language"):
                 self._strings[key] = col.to_pylist()
             else:
                 self._numeric[key] = _column_to_numpy(col, key, ft)
+        self._images = _EmbeddedImages(self.root, image_keys, files, np.concatenate(row_file),
+                                       np.concatenate(row_in_file), image_cache_bytes) if image_keys else None
 
         # Absolute `index` -> row: identity for the full dataset (row == index is a v3.0 invariant);
         # a sorted lookup when only some episodes are loaded.
@@ -424,6 +410,13 @@ class LeRobotDatasetReader:
         self._timestamps = self._numeric["timestamp"]
         if self._num_rows > 1 and not np.all(np.diff(self._abs_index) > 0):
             raise DatasetFormatError(f"{self.root}: data rows are not in increasing `index` order")
+        if self.episodes is None and self._num_rows and (self._abs_index[0] != 0 or self._abs_index[-1] != self._num_rows - 1):
+            raise DatasetFormatError(f"{self.root}: data rows hold index {self._abs_index[0]}..{self._abs_index[-1]} "
+                                     f"for {self._num_rows} rows; row position must equal `index`")
+
+    @property
+    def _image_keys(self) -> list[str]:
+        return self._images.keys if self._images is not None else []
 
     # ---------------------------------------------------------------- sizes
     def __len__(self) -> int:
@@ -451,15 +444,8 @@ class LeRobotDatasetReader:
         return row
 
     def _image(self, key: str, row: int) -> np.ndarray:
-        col = self._images[key]
-        blob = col.data[row]
-        where = f"{key} row {row}"
-        if blob is None:
-            path = col.paths[row]
-            if not path:
-                raise DatasetFormatError(f"{where}: image has neither bytes nor path")
-            blob = (self.root / path).read_bytes()
-        hwc = _decode_png(blob, where)
+        assert self._images is not None
+        hwc = _decode_png(self._images.png(key, row), f"'{key}' row {row}")
         return np.ascontiguousarray(hwc.transpose(2, 0, 1))
 
     def _camera_out(self, chw_uint8: np.ndarray) -> np.ndarray:
@@ -471,7 +457,7 @@ class LeRobotDatasetReader:
         """Non-video value(s) of `key` at data row(s)."""
         if key in self._numeric:
             return np.array(self._numeric[key][rows])
-        if key in self._images:
+        if key in self._image_keys:
             if isinstance(rows, (int, np.integer)):
                 return self._camera_out(self._image(key, int(rows)))
             return np.stack([self._camera_out(self._image(key, int(r))) for r in rows])
@@ -500,7 +486,7 @@ class LeRobotDatasetReader:
         item: dict[str, Any] = {}
         for key in self._numeric:
             item[key] = np.array(self._numeric[key][row])  # a copy: callers may modify items freely
-        for key in self._images:
+        for key in self._image_keys:
             item[key] = self._value(key, row)
         for key in self._strings:
             item[key] = self._strings[key][row]

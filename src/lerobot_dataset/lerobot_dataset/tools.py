@@ -9,12 +9,18 @@ episodes (possibly from several datasets). It
 - keeps each episode's stats, except the renumbered columns (episode_index, index, task_index), which are
   recomputed from the rewritten rows, then aggregates stats.json from the per-episode stats.
 
-The new dataset is written into `<dst>.partial-<pid>` and renamed to `<dst>` only when complete, so a crash never
-leaves a half-written dataset under the final name.
+The new dataset is written into `<dst>.partial-<pid>`, flushed to disk, and renamed to `<dst>` only when complete,
+so a crash or a power loss never leaves a half-written dataset under the final name.
+
+Sources are read under the dataset lock (shared: tools can read side by side, never next to a live writer) and a
+source with unfinished work (a save journal, pending video segments: a crashed or live recording) is refused with
+the command that repairs it (`lerobot-dataset recover`).
 
 Editing in place (delete-episodes without an output path) follows upstream: the new dataset is built next to the
 original, then the original is renamed to `<root>_old` (refused if that already exists) and the new one takes its
-place. Nothing of the original is modified before the new dataset is complete.
+place. The two renames are journaled (recovery.replace_dataset_folder), so a crash between them is finished by the
+next `recover` / `LeRobotDatasetWriter.open`. Nothing of the original is modified before the new dataset is
+complete, and the original is held under an exclusive lock for the whole edit.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +39,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from . import durable_io
 from . import stats as stats_mod
+from .errors import DatasetToolError
 from .format import (
     VIDEO_PATH,
     data_file_path,
@@ -43,22 +52,17 @@ from .format import (
     next_chunk_file,
     splits_for,
     stats_feature_keys,
-    video_file_path,
     video_keys,
-    write_info,
 )
-from .tools_meta import (
-    DatasetToolError,
-    EpisodesMetaWriter,
-    EpisodeStats,
-    SourceDataset,
-    flatten_episode_stats,
-    load_source,
-    write_stats_json,
-    write_tasks,
-)
-from .tools_video import VideoFileSink, decode_segment_frames
+from .locking import dataset_lock
+from .meta_episodes import EpisodesFileWriter, episode_stats_columns, write_episodes_file
+from .meta_info import write_info
+from .meta_stats import write_stats
+from .meta_tasks import write_tasks
+from .recovery import replace_dataset_folder, require_finished
+from .source_dataset import EpisodeStats, SourceDataset, load_source
 from .video import decode_png
+from .video_segments import VideoFileSink, decode_segment_frames
 
 # Video info keys that describe the encoder settings, not the stream: they may differ between merged datasets.
 VIDEO_ENCODER_INFO_KEYS = (
@@ -84,7 +88,43 @@ __all__ = [
     "recompute_stats",
     "dataset_summary",
     "check_mergeable",
+    "reading_source",
+    "editing_in_place",
 ]
+
+
+# ---------------------------------------------------------------------------------------------- access to sources
+def _check_folder(root: Path | str) -> None:
+    root = Path(root)
+    if not root.is_dir():
+        what = "it is a file, not a folder" if root.exists() else "the folder does not exist"
+        raise DatasetToolError(f"{root} is not a LeRobot dataset: {what}")
+
+
+@contextmanager
+def reading_source(root: Path | str, action: str = "read it") -> Iterator[SourceDataset]:
+    """A source dataset held under a shared lock (no writer can open it meanwhile); refused while a writer has
+    it open or when it holds unfinished work."""
+    _check_folder(root)
+    with dataset_lock(root, shared=True, action=action):
+        require_finished(root, action)
+        yield load_source(root)
+
+
+@contextmanager
+def editing_in_place(root: Path | str, action: str) -> Iterator[SourceDataset]:
+    """A dataset held under an exclusive lock for an edit that replaces it (no writer or other tool meanwhile)."""
+    _check_folder(root)
+    with dataset_lock(root, shared=False, action=action):
+        require_finished(root, action)
+        yield load_source(root)
+
+
+def swap_in(src_root: Path, staged: Path, backup: Path | None) -> None:
+    """Put the complete dataset `staged` in place of `src_root` (journaled); the original goes to `backup`, or is
+    deleted when `backup` is None."""
+    old = backup if backup is not None else src_root.with_name(f".{src_root.name}.replaced-{os.getpid()}")
+    replace_dataset_folder(src_root, staged, old, keep_old=backup is not None)
 
 
 @dataclass(frozen=True)
@@ -155,7 +195,7 @@ class _SourceDataCache:
         row = src.episodes[ep]
         key = (src.root, int(row["data/chunk_index"]), int(row["data/file_index"]))
         if key != self._key:
-            path = data_file_path(src.root, key[1], key[2])
+            path = src.data_file(ep)
             if not path.is_file():
                 raise DatasetToolError(f"{src.root}: episode {ep} points at missing data file {path}")
             self._table = pq.read_table(path)
@@ -229,16 +269,6 @@ def _plan_tasks(refs: Sequence[EpisodeRef]) -> tuple[list[str], dict[int, dict[i
     return new_tasks, maps
 
 
-def _fsync_tree(root: Path) -> None:
-    paths = sorted(root.rglob("*"))
-    for p in [*(q for q in paths if q.is_file()), *(q for q in paths if q.is_dir()), root]:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _partial_dir(dst: Path) -> Path:
     return dst.with_name(f"{dst.name}.partial-{os.getpid()}")
 
@@ -268,10 +298,10 @@ def compose_dataset(
     work.mkdir(parents=True)
     try:
         result = _compose_into(refs, work, base_info, force_reencode=force_reencode, progress=progress, desc=desc)
-        _fsync_tree(work)  # durable before it appears under its final name
+        durable_io.fsync_tree(work)  # durable before it appears under its final name
         if dst.exists():
             dst.rmdir()  # empty (checked above)
-        os.replace(work, dst)
+        durable_io.replace(work, dst)
         result.root = dst
         return result
     except BaseException:
@@ -302,7 +332,7 @@ def _compose_into(
         k: VideoFileSink(out, k, fps, chunks_size, video_mb, features[k].get("info") or {}, force_reencode)
         for k in vkeys
     }
-    meta_writer = EpisodesMetaWriter(out, features, chunks_size, data_mb)
+    meta_writer = EpisodesFileWriter(out, features, chunks_size, data_mb, fsync=False)  # the tree is flushed at the end
     cache = _SourceDataCache()
     all_stats: list[EpisodeStats] = []
     total_frames = 0
@@ -328,9 +358,7 @@ def _compose_into(
                 "dataset_to_index": total_frames + length,
             }
             for key in vkeys:
-                src_video = video_file_path(
-                    src.root, key, int(src_row[f"videos/{key}/chunk_index"]), int(src_row[f"videos/{key}/file_index"])
-                )
+                src_video = src.video_file(old_ep, key)
                 if not src_video.is_file():
                     raise DatasetToolError(f"{src.root}: episode {old_ep} camera {key}: missing {src_video}")
                 placed = video_sinks[key].add_episode(
@@ -343,7 +371,7 @@ def _compose_into(
                 row[f"videos/{key}/file_index"] = placed.file_index
                 row[f"videos/{key}/from_timestamp"] = placed.from_timestamp
                 row[f"videos/{key}/to_timestamp"] = placed.to_timestamp
-            row.update(flatten_episode_stats(ep_stats, features))
+            row.update(episode_stats_columns(ep_stats, features))
             meta_writer.add(row)
             all_stats.append(ep_stats)
             total_frames += length
@@ -353,10 +381,10 @@ def _compose_into(
             sink.close()
     meta_writer.close()
 
-    write_tasks(out, tasks)
+    write_tasks(out, tasks, fsync=False)
     keep = set(stats_feature_keys(features))
     agg = stats_mod.aggregate_stats([{k: v for k, v in s.items() if k in keep} for s in all_stats])
-    write_stats_json(out, agg)
+    write_stats(out, agg, fsync=False)
     info.update(
         {
             "total_episodes": len(refs),
@@ -368,7 +396,7 @@ def _compose_into(
     )
     for legacy in ("total_chunks", "total_videos"):
         info.pop(legacy, None)
-    write_info(out, info)
+    write_info(out, info, fsync=False)
     return ComposeResult(
         root=out,
         total_episodes=len(refs),
@@ -388,40 +416,96 @@ def _check_episode_indices(src: SourceDataset, episodes: Iterable[int], what: st
     return episodes
 
 
-def delete_episodes(
-    root: Path | str,
-    episodes: Iterable[int],
-    output: Path | str | None = None,
-    *,
-    force_reencode: bool = False,
-    progress: bool = True,
-) -> ComposeResult:
-    """Remove `episodes` from the dataset at `root`; write to `output`, or replace `root` (original -> `<root>_old`)."""
-    src = load_source(root)
+def _kept_episodes(src: SourceDataset, episodes: Iterable[int]) -> list[EpisodeRef]:
     to_delete = set(_check_episode_indices(src, episodes, "delete-episodes"))
     if not to_delete:
         raise DatasetToolError("delete-episodes: no episode index given")
     kept = [i for i in range(src.total_episodes) if i not in to_delete]
     if not kept:
         raise DatasetToolError(f"delete-episodes: would delete all {src.total_episodes} episodes of {src.root}")
-    refs = [EpisodeRef(src, i) for i in kept]
-    in_place = output is None or Path(output).resolve() == src.root.resolve()
-    if not in_place:
-        return compose_dataset(refs, Path(output), src.info, force_reencode=force_reencode, progress=progress)
+    return [EpisodeRef(src, i) for i in kept]
 
-    backup = src.root.with_name(src.root.name + "_old")
-    if backup.exists():
-        raise DatasetToolError(
-            f"in-place edit of {src.root} needs to move the original to {backup}, which already exists; "
-            f"remove it or pass --output"
-        )
-    staged = src.root.with_name(src.root.name + f".edit-{os.getpid()}")
-    result = compose_dataset(refs, staged, src.info, force_reencode=force_reencode, progress=progress)
-    os.replace(src.root, backup)
-    os.replace(staged, src.root)
-    result.root = src.root
+
+def delete_episodes(
+    root: Path | str,
+    episodes: Iterable[int],
+    output: Path | str | None = None,
+    *,
+    keep_backup: bool = True,
+    force_reencode: bool = False,
+    progress: bool = True,
+) -> ComposeResult:
+    """Remove `episodes` from the dataset at `root`; write to `output`, or replace `root` (the original is kept as
+    `<root>_old` with `keep_backup`, as upstream does, else deleted once the edited copy is in place)."""
+    root = Path(root)
+    if output is not None and Path(output).resolve() != root.resolve():
+        with reading_source(root, "delete episodes from it") as src:
+            return compose_dataset(_kept_episodes(src, episodes), Path(output), src.info,
+                                   force_reencode=force_reencode, progress=progress)
+    with editing_in_place(root, "delete episodes from it") as src:
+        refs = _kept_episodes(src, episodes)
+        backup = root.with_name(root.name + "_old") if keep_backup else None
+        if backup is not None and backup.exists():
+            raise DatasetToolError(
+                f"in-place edit of {root} needs to move the original to {backup}, which already exists; "
+                f"remove it or pass --output"
+            )
+        staged = root.with_name(f".{root.name}.edit-{os.getpid()}")
+        result = compose_dataset(refs, staged, src.info, force_reencode=force_reencode, progress=progress)
+        swap_in(root, staged, backup)
+    result.root = root
     result.backup = backup
     return result
+
+
+@dataclass
+class RemovedEpisode:
+    """What `remove_saved_episode` did: which episode went, and the writer to go on recording with."""
+
+    episode_index: int
+    writer: Any  # LeRobotDatasetWriter open on the dataset without the episode
+
+
+def remove_saved_episode(writer: Any, episode_index: int = -1) -> RemovedEpisode:
+    """Remove a saved episode from the dataset that `writer` (a LeRobotDatasetWriter) has open: -1 is the last one;
+    later episodes are renumbered as LeRobot's delete_episodes does. `writer` is closed; the returned writer
+    appends to the result. Removing the only episode removes the dataset folder (a dataset with no episode is no
+    folder, see LeRobotDatasetWriter.create) and returns a writer that creates it again with the same features.
+
+    The dataset is rebuilt without the episode next to the original and swapped in with a journal: a crash at any
+    point leaves either the original or the edited dataset under `root`, never neither (recover() finishes it).
+    """
+    from .writer import LeRobotDatasetWriter
+
+    root = Path(writer.root)
+    total = int(writer.total_episodes)
+    if total == 0:
+        raise DatasetToolError("the dataset has no saved episode to remove")
+    index = total - 1 if episode_index == -1 else int(episode_index)
+    if not 0 <= index < total:
+        raise DatasetToolError(f"episode {episode_index} does not exist; the dataset has episodes 0..{total - 1} (-1 = the last)")
+    if writer.episode_length:
+        raise DatasetToolError("an episode is being recorded; save or discard it first")
+    encoder, info, fsync = writer.video_encoder, dict(writer.info), writer.fsync
+    writer.close()
+    if total > 1:
+        delete_episodes(root, [index], keep_backup=False, progress=False)
+        return RemovedEpisode(index, LeRobotDatasetWriter.open(root, video_encoder=encoder, fsync=fsync))
+    with editing_in_place(root, "remove its only episode"):
+        removed = root.with_name(f".{root.name}.removed-{os.getpid()}")
+        durable_io.replace(root, removed, fsync)  # one atomic step: the dataset is gone, the rest is cleanup
+    durable_io.remove_tree(removed, fsync)
+    features = {k: v for k, v in info["features"].items() if k not in ("timestamp", "frame_index", "episode_index", "index", "task_index")}
+    for ft in features.values():
+        ft.pop("info", None)
+    new = LeRobotDatasetWriter.create(
+        root, fps=int(info["fps"]), features=features, robot_type=info.get("robot_type"),
+        use_videos=bool(video_keys(features)), video_encoder=encoder, chunks_size=int(info["chunks_size"]),
+        data_files_size_in_mb=float(info["data_files_size_in_mb"]),
+        video_files_size_in_mb=float(info["video_files_size_in_mb"]), fsync=fsync,
+    )
+    new.info.update({k: v for k, v in info.items() if k not in new.info})  # e.g. a repo_id the recorder stored
+    return RemovedEpisode(index, new)
 
 
 # ---------------------------------------------------------------------------------------------- merge
@@ -489,18 +573,20 @@ def merge_datasets(
         raise DatasetToolError(f"merge: a dataset is listed twice: {[str(r) for r in roots]}")
     if Path(output).resolve() in resolved:
         raise DatasetToolError(f"merge: output {output} is one of the inputs; write to a new path")
-    sources = [load_source(r) for r in roots]
-    check_mergeable(sources)
-    refs = [EpisodeRef(s, i) for s in sources for i in range(s.total_episodes)]
-    return compose_dataset(
-        refs, Path(output), _merged_info(sources), force_reencode=force_reencode, progress=progress, desc="merge"
-    )
+    with ExitStack() as held:
+        sources = [held.enter_context(reading_source(r, "merge it")) for r in roots]
+        check_mergeable(sources)
+        refs = [EpisodeRef(s, i) for s in sources for i in range(s.total_episodes)]
+        return compose_dataset(
+            refs, Path(output), _merged_info(sources), force_reencode=force_reencode, progress=progress, desc="merge"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- split
 def fractions_to_episodes(total_episodes: int, fractions: Mapping[str, float]) -> dict[str, list[int]]:
-    """Consecutive episode ranges: split k gets int(total*fraction) episodes; when the fractions sum to 1, the last
-    split also takes the rounding remainder (so every episode lands somewhere)."""
+    """Consecutive episode ranges: split k gets int(total*fraction) episodes, and the last split also takes the
+    rounding remainder. Every episode must land in a split: fractions that leave some out (a sum below 1) are
+    refused, naming how many would be left."""
     if not fractions:
         raise DatasetToolError("split: no splits given")
     bad = {k: v for k, v in fractions.items() if not 0 < v <= 1}
@@ -509,13 +595,19 @@ def fractions_to_episodes(total_episodes: int, fractions: Mapping[str, float]) -
     total_fraction = sum(fractions.values())
     if total_fraction > 1 + 1e-9:
         raise DatasetToolError(f"split: fractions sum to {total_fraction:.6g} > 1: {dict(fractions)}")
+    if total_fraction < 1 - 1e-9:
+        left = total_episodes - sum(int(total_episodes * f + 1e-9) for f in fractions.values())
+        raise DatasetToolError(
+            f"split: fractions {dict(fractions)} sum to {total_fraction:.6g}, which would leave {left} of "
+            f"{total_episodes} episodes in no split; make them sum to 1 (e.g. add rest={1 - total_fraction:.6g})"
+        )
     out: dict[str, list[int]] = {}
     start = 0
     names = list(fractions)
     for name in names:
         count = int(total_episodes * fractions[name] + 1e-9)
         end = start + count
-        if name == names[-1] and abs(total_fraction - 1) <= 1e-9:
+        if name == names[-1]:
             end = total_episodes
         out[name] = list(range(start, end))
         start = end
@@ -536,9 +628,14 @@ def split_dataset(
     progress: bool = True,
 ) -> dict[str, ComposeResult]:
     """One dataset per split under `output_dir/<split>`; splits are episode lists or fractions (not mixed)."""
-    src = load_source(root)
     if not splits:
         raise DatasetToolError("split: no splits given")
+    with reading_source(root, "split it") as src:
+        return _split(src, splits, Path(output_dir), force_reencode, progress)
+
+
+def _split(src: SourceDataset, splits: Mapping[str, Sequence[int] | float], output_dir: Path, force_reencode: bool,
+           progress: bool) -> dict[str, ComposeResult]:
     kinds = {isinstance(v, float) for v in splits.values()}
     if kinds == {True}:
         plan = fractions_to_episodes(src.total_episodes, {k: float(v) for k, v in splits.items()})  # type: ignore[arg-type]
@@ -554,7 +651,6 @@ def split_dataset(
             if e in seen:
                 raise DatasetToolError(f"split: episode {e} is in both '{seen[e]}' and '{name}'")
             seen[e] = name
-    output_dir = Path(output_dir)
     for name in plan:
         if "/" in name or name in ("", ".", ".."):
             raise DatasetToolError(f"split: bad split name {name!r}")
@@ -580,7 +676,7 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
     for key in stats_feature_keys(features):
         ft = features[key]
         if ft["dtype"] == "video":
-            path = video_file_path(src.root, key, int(row[f"videos/{key}/chunk_index"]), int(row[f"videos/{key}/file_index"]))
+            path = src.video_file(ep, key)
             frames = decode_segment_frames(path, float(row[f"videos/{key}/from_timestamp"]), n, src.fps, keep=picks)
             samples = np.stack([stats_mod.auto_downsample_hwc(f) for f in frames])
             out[key] = stats_mod.image_stats(samples)
@@ -600,30 +696,28 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
 
 def recompute_stats(root: Path | str, *, progress: bool = True) -> Path:
     """Recompute every episode's stats from the stored data and decoded video frames, rewrite the stats columns of
-    meta/episodes (same files, same rows) and stats.json. Each file is replaced atomically (tmp + rename)."""
-    src = load_source(root)
-    features = src.features
-    new_rows: list[dict[str, Any]] = []
-    all_stats: list[EpisodeStats] = []
-    cache = _SourceDataCache()
-    for ep in tqdm(range(src.total_episodes), desc="recompute stats", unit="ep", disable=not progress):
-        table = cache.episode_table(src, ep)
-        ep_stats = compute_episode_stats_from_files(src, ep, table)
-        row = {k: v for k, v in src.episodes[ep].items() if not k.startswith("stats/")}
-        row.update(flatten_episode_stats(ep_stats, features))
-        new_rows.append(row)
-        all_stats.append(ep_stats)
-    schema = episodes_schema(features)
-    by_file: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for row in new_rows:
-        by_file.setdefault((int(row["meta/episodes/chunk_index"]), int(row["meta/episodes/file_index"])), []).append(row)
-    for (chunk, file), rows in by_file.items():
-        path = episodes_file_path(src.root, chunk, file)
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, compression="snappy", use_dictionary=True)
-        os.replace(tmp, path)
-    write_stats_json(src.root, stats_mod.aggregate_stats(all_stats))
-    return src.root
+    meta/episodes (same files, same rows) and stats.json, under the dataset's exclusive lock. Each file is
+    replaced atomically and durably; an interruption between files leaves valid files with old or new stats."""
+    with editing_in_place(root, "recompute its stats") as src:
+        features = src.features
+        new_rows: list[dict[str, Any]] = []
+        all_stats: list[EpisodeStats] = []
+        cache = _SourceDataCache()
+        for ep in tqdm(range(src.total_episodes), desc="recompute stats", unit="ep", disable=not progress):
+            table = cache.episode_table(src, ep)
+            ep_stats = compute_episode_stats_from_files(src, ep, table)
+            row = {k: v for k, v in src.episodes[ep].items() if not k.startswith("stats/")}
+            row.update(episode_stats_columns(ep_stats, features))
+            new_rows.append(row)
+            all_stats.append(ep_stats)
+        schema = episodes_schema(features)
+        by_file: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for row in new_rows:
+            by_file.setdefault((int(row["meta/episodes/chunk_index"]), int(row["meta/episodes/file_index"])), []).append(row)
+        for (chunk, file), rows in by_file.items():
+            write_episodes_file(episodes_file_path(src.root, chunk, file), pa.Table.from_pylist(rows, schema=schema))
+        write_stats(src.root, stats_mod.aggregate_stats(all_stats))
+        return src.root
 
 
 # ---------------------------------------------------------------------------------------------- info

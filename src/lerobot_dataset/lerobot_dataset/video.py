@@ -10,7 +10,6 @@ Workers also keep downsampled copies of the frames for the image stats, so no ep
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import av
 import numpy as np
 
+from .durable_io import fsync_file
 from .stats import FrameSampler, Stats, image_stats
 
 log = logging.getLogger(__name__)
@@ -138,13 +138,36 @@ class VideoEncoderConfig:
 
 # ---------------------------------------------------------------------------------------------- workers
 @dataclass
+class SpilledPngs:
+    """The PNG frames of one image feature for one episode, written back to back into a staging file while
+    recording (an episode of full-size PNGs does not fit in RAM); frame i is `size[i]` bytes at `offset[i]`."""
+
+    path: Path
+    offsets: list[int] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+
+    def read(self, start: int, stop: int) -> list[bytes]:
+        """Frames start..stop-1 (one contiguous read)."""
+        if start >= stop:
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offsets[start])
+            blob = f.read(self.offsets[stop - 1] + self.sizes[stop - 1] - self.offsets[start])
+        base = self.offsets[start]
+        return [blob[o - base : o - base + n] for o, n in zip(self.offsets[start:stop], self.sizes[start:stop])]
+
+    def bytes_between(self, start: int, stop: int) -> int:
+        return sum(self.sizes[start:stop])
+
+
+@dataclass
 class WorkerResult:
     """What a worker hands back at the end of an episode."""
 
     num_frames: int
     stats: Stats | None
     segment_path: Path | None = None  # video workers
-    png_frames: list[bytes] | None = None  # image workers
+    pngs: SpilledPngs | None = None  # image workers
 
 
 _FRAME = 0
@@ -339,7 +362,7 @@ class VideoSegmentWorker(FrameWorker):
         self._container = self._stream = None
         path = self._path
         assert path is not None
-        _fsync_path(path)
+        fsync_file(path)
         self._path = None
         return WorkerResult(num_frames=num_frames, stats=stats, segment_path=path)
 
@@ -356,25 +379,44 @@ class VideoSegmentWorker(FrameWorker):
 
 
 class PngImageWorker(FrameWorker):
-    """PNG-encodes an image feature's frames (embedded into the data parquet at save time)."""
+    """PNG-encodes an image feature's frames into a spill file of the episode (embedded into the data parquet,
+    a bounded batch of frames at a time, when the episode is saved)."""
 
     def __init__(self, name: str, queue_maxsize: int = 60, stall_timeout_s: float = 30.0, compress_level: int = 6):
         self._compress_level = compress_level
-        self._pngs: list[bytes] = []
+        self._spill: SpilledPngs | None = None
+        self._file: Any = None
         super().__init__(name, queue_maxsize, stall_timeout_s)
 
     def _on_begin(self, payload: Any) -> None:
-        self._pngs = []
+        self._on_abort()
+        path = Path(payload)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "wb")
+        self._spill = SpilledPngs(path)
 
     def _on_frame(self, frame_hwc: np.ndarray) -> None:
-        self._pngs.append(encode_png(frame_hwc, self._compress_level))
+        if self._file is None or self._spill is None:
+            raise EncoderError(f"{self.name}: frame received outside an episode")
+        png = encode_png(frame_hwc, self._compress_level)
+        self._spill.offsets.append(self._file.tell())
+        self._spill.sizes.append(len(png))
+        self._file.write(png)
 
     def _on_end(self, num_frames: int, stats: Stats | None) -> WorkerResult:
-        pngs, self._pngs = self._pngs, []
-        return WorkerResult(num_frames=num_frames, stats=stats, png_frames=pngs)
+        if self._file is None:
+            raise EncoderError(f"{self.name}: no episode was started")
+        self._file.close()
+        spill, self._file, self._spill = self._spill, None, None
+        return WorkerResult(num_frames=num_frames, stats=stats, pngs=spill)
 
     def _on_abort(self) -> None:
-        self._pngs = []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._spill is not None:
+            self._spill.path.unlink(missing_ok=True)
+            self._spill = None
 
 
 def encode_png(frame_hwc: np.ndarray, compress_level: int = 6) -> bytes:
@@ -393,29 +435,29 @@ def encode_png(frame_hwc: np.ndarray, compress_level: int = 6) -> bytes:
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes -> (H, W, C) uint8 RGB (C=1 for grayscale)."""
+    """PNG bytes -> (H, W, C) uint8 RGB (C=1 for grayscale); ValueError for bytes that do not decode (including
+    images whose header declares a size OpenCV refuses)."""
     import cv2
 
-    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ValueError(f"image bytes could not be decoded: {str(exc).strip().splitlines()[-1]}") from None
+    if arr is None:
+        raise ValueError("image bytes could not be decoded")
     if arr.ndim == 2:
         return arr[:, :, None]
+    if arr.shape[2] == 4:
+        return np.ascontiguousarray(arr[:, :, [2, 1, 0, 3]])
     return np.ascontiguousarray(arr[:, :, ::-1])
 
 
 # ---------------------------------------------------------------------------------------------- mp4 files
-def _fsync_path(path: Path | str) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def concat_segment(target: Path, segment: Path, tmp: Path) -> None:
     """Write `target` + `segment` (stream copy, no re-encode, faststart) into `tmp`.
 
     Segment packets are shifted to start where the target's last packet ends, so the timeline stays CFR.
-    The caller atomically renames `tmp` over `target`.
+    The caller flushes `tmp` and atomically renames it over `target` (durable_io.atomic_output).
     """
     with av.open(str(target)) as src_a, av.open(str(segment)) as src_b:
         in_a = src_a.streams.video[0]
@@ -440,7 +482,6 @@ def concat_segment(target: Path, segment: Path, tmp: Path) -> None:
                 pkt.dts += shift
                 pkt.stream = ost
                 out.mux(pkt)
-    _fsync_path(tmp)
 
 
 def video_frame_count(path: Path | str) -> int:
@@ -485,6 +526,7 @@ __all__ = [
     "EncoderStalledError",
     "FrameWorker",
     "PngImageWorker",
+    "SpilledPngs",
     "VideoEncoderConfig",
     "VideoSegmentWorker",
     "WorkerResult",

@@ -3,73 +3,80 @@
 Layout and values follow upstream lerobot (see `format.py`); a dataset written here loads with upstream
 `LeRobotDataset`. Differences from upstream are in robustness only:
 
-- Every file is closed after every episode. Data, tasks and meta/episodes files are rewritten to a
-  temporary file and atomically renamed over the old one (the data parquet keeps one row group per episode;
-  the current data file's episodes are cached in RAM so it is only written, not re-read).
+- The dataset folder appears with the first saved episode. `create()` only checks that the folder is free (missing,
+  empty, or an earlier dataset with no episode, which is reused); the folder is made when the first frame arrives,
+  and a writer closed without a saved episode removes what it made, so an interrupted start leaves nothing behind.
+- Every file is closed after every episode. Data, tasks and meta/episodes files are rewritten to a temporary file
+  and atomically renamed over the old one (durable_io), with the folder flushed after each rename. The data parquet
+  keeps one row group per episode (image episodes larger than IMAGE_ROW_GROUP_BYTES are split into several).
 - The commit point of an episode is the atomic replace of its meta/episodes file. Before touching anything,
-  `save_episode` writes a journal (`.staging/journal.json`) and hard-links every file it will replace into
-  `.staging/backup/`. If the process dies (or the disk fills up) before the commit, `open()` (or the failing
-  `save_episode` itself) restores the backups and deletes the files the episode created; after the commit it
-  rebuilds info.json and stats.json from meta/episodes. A SIGKILL at any instant loses at most the episode
-  in progress.
-- Video frames are encoded while recording (one thread per camera, bounded queue; a full queue blocks
-  add_frame and is counted in `encoder_stalls`, frames are never dropped). At save time a camera segment that
-  starts a new mp4 file is moved there at once; a segment that extends the current file is committed as
-  durable pending work (`.staging/pending/<key>/episode-N.mp4`) and stream-copied onto the file by a
-  per-camera background thread, so save_episode does not pay for rewriting a file of up to 200 MB. The append
-  is idempotent (the file's frame count tells whether it happened); `wait_for_videos()` / `close()` wait for
-  it and `open()` finishes appends a crash interrupted.
+  `save_episode` hard-links every file it will replace into `.staging/backup/` (durably), then writes a journal
+  (`.staging/journal.json`) listing the backups and the files it will create. If the process dies (or the disk
+  fills up) before the commit, `open()` (or the failing `save_episode` itself) restores the backups and deletes the
+  files the episode created; after the commit it rebuilds info.json and stats.json from meta/episodes
+  (`recovery.py`). A SIGKILL or a power loss at any instant loses at most the episode in progress.
+- Video frames are encoded while recording (one thread per camera, bounded queue; a full queue blocks add_frame
+  and is counted in `encoder_stalls`, frames are never dropped). At save time a camera segment that starts a new
+  mp4 file is moved there at once; a segment that extends the current file is committed as durable pending work
+  (`.staging/pending/<key>/episode-N.mp4`) and stream-copied onto the file by a per-camera background thread, so
+  save_episode does not pay for rewriting a file of up to 200 MB. `wait_for_videos()` / `close()` wait for it and
+  `open()` finishes appends a crash interrupted.
+- Image (PNG) features are encoded while recording into a spill file per episode, not kept in RAM.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
-import json
 import logging
-import os
 import shutil
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import durable_io, recovery
 from . import format as F
-from .stats import Stats, aggregate_stats, flat_episode_stats, stats_from_json, stats_to_json, unflatten_episode_stats, vector_stats
+from .errors import DatasetError, DatasetExistsError, DatasetFormatError
+from .format import ChunkFile
+from .locking import lock_dataset, release
+from .meta_episodes import episode_stats_columns, episodes_files, write_episodes_file
+from .meta_info import make_info, read_info, write_info
+from .meta_stats import read_stats, write_stats
+from .meta_tasks import read_tasks, write_tasks
+from .recovery import STAGING_DIR, PendingVideo, pending_segment_path, place_pending_video, rebuild_info_and_stats, recover
+from .stats import Stats, aggregate_stats, vector_stats
 from .video import (
     EncoderError,
     PngImageWorker,
     VideoEncoderConfig,
     VideoSegmentWorker,
     WorkerResult,
-    concat_segment,
     probe_video_info,
-    video_frame_count,
 )
 
 log = logging.getLogger(__name__)
 
-STAGING_DIR = ".staging"
-JOURNAL_NAME = "journal.json"
 MB = 1024**2
 # Data and meta/episodes files are rewritten whole at every save (that is what makes them crash-safe), so a file
 # stops taking episodes at this size even when data_files_size_in_mb allows more: it bounds save_episode's cost
 # (~0.5 s) and the RAM cache. Smaller files are valid v3.0; upstream's size limit is only an upper bound.
 DEFAULT_REWRITE_LIMIT_MB = 20.0
+# An image episode is written in row groups of at most this many PNG bytes, read back from its spill file one
+# group at a time, so saving a long image episode never holds it whole in memory.
+IMAGE_ROW_GROUP_BYTES = 64 * MB
 
 
-class FrameValidationError(ValueError):
+class FrameValidationError(DatasetError, ValueError):
     """A frame does not match the dataset features (the message lists every problem)."""
 
 
-class EpisodeSaveError(RuntimeError):
+class EpisodeSaveError(DatasetError, RuntimeError):
     """save_episode failed; the episode was abandoned and the dataset left as it was before it."""
 
 
@@ -92,22 +99,11 @@ class EpisodeSummary:
 
 @dataclass
 class _VideoCursor:
-    chunk_index: int
-    file_index: int
+    """The mp4 file a camera appends to, and how much it holds."""
+
+    file: ChunkFile
     frames_in_file: int  # committed frames (some may still be pending placement)
     bytes_in_file: int = 0  # size on disk + committed segments still pending
-
-
-@dataclass
-class _PendingVideo:
-    """A committed episode's camera segment waiting (in .staging/pending) to be appended to its video file."""
-
-    key: str
-    episode_index: int
-    chunk_index: int
-    file_index: int
-    from_frame: int
-    num_frames: int
 
 
 @dataclass
@@ -118,6 +114,51 @@ class _ImageLayout:
     width: int
     channels: int
     channels_first: bool
+
+
+@dataclass
+class _EpisodeContent:
+    """The episode in progress turned into what gets written: rows, statistics, tasks, camera results."""
+
+    episode_index: int
+    length: int
+    first_index: int  # global `index` of its first frame
+    episode_tasks: list[str]  # its tasks, in order of first use
+    tasks_after: list[str]  # the dataset's task list once it is saved
+    columns: dict[str, Any]  # every non-camera data column (defaults included), length rows each
+    stats: dict[str, Stats]
+    results: dict[str, WorkerResult]  # per camera / image feature
+    new_video_info: dict[str, dict[str, Any]]  # features[key]["info"] of cameras saved for the first time
+
+
+@dataclass
+class _VideoTarget:
+    """Where one camera's segment of the episode goes."""
+
+    key: str
+    file: ChunkFile
+    frames_before: int  # frames the file holds before this segment
+    bytes_before: int
+    starts_file: bool  # True: the segment becomes the file now; False: it is appended in the background later
+    segment: Path  # the encoded segment, in .staging/segments
+
+
+@dataclass
+class _CommitPlan:
+    """Every file one save touches, decided before any is written (the journal is made from it)."""
+
+    content: _EpisodeContent
+    data_file: ChunkFile
+    data_starts_file: bool
+    videos: dict[str, _VideoTarget]
+    meta_file: ChunkFile
+    meta_starts_file: bool
+    writes_tasks: bool
+    writes_first_info: bool  # the dataset's first save also writes info.json before its commit
+    # The episode's data rows, built once; None for image features (streamed from their spill files instead).
+    episode_tables: list[pa.Table] | None = None
+    replaced: list[Path] = field(default_factory=list)  # existing files rewritten (backed up first)
+    created: list[Path] = field(default_factory=list)  # new files (deleted on rollback)
 
 
 def _image_layout(key: str, feature: Mapping[str, Any]) -> _ImageLayout:
@@ -145,81 +186,53 @@ def _abandon_message(ep: int, exc: BaseException, what: str) -> str:
     return f"episode {ep} abandoned: {what}: {exc!r}; the dataset keeps {ep} episodes"
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:  # no hard links here: copy, and only a complete copy gets the backup's name
-        tmp = _tmp_for(dst)
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-
-
 def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
     """Columns of `table` in `schema` order and types (files written by other tools may order/type them
     differently, e.g. upstream 0.4.4 stores int stats as int64)."""
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:
-        raise ValueError(f"{path}: columns {missing} are missing (expected the columns of the dataset features)")
+        raise DatasetFormatError(f"{path}: columns {missing} are missing (expected the columns of the dataset features)")
     return table.select(schema.names).cast(schema)
 
 
-def _read_parquet_table(path: Path) -> pa.Table:
-    return pq.ParquetFile(path).read()
-
-
-def _write_parquet_atomic(path: Path, tables: list[pa.Table], schema: pa.Schema, fsync: bool) -> None:
-    """One row group per table, written to a temp file and renamed over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_for(path)
+# ---------------------------------------------------------------------------------------------- a new dataset's folder
+def _holds_no_episode(root: Path) -> bool:
+    """info.json says 0 episodes (or is absent) and there is no episode metadata or data."""
+    if episodes_files(root) or any(root.glob("data/*/*.parquet")):
+        return False
+    if not F.info_path(root).exists():
+        return True
     try:
-        with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=True) as w:
-            for t in tables:
-                w.write_table(t, row_group_size=max(1, t.num_rows))
-        if fsync:
-            _fsync_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return int(read_info(root).get("total_episodes") or 0) == 0
+    except (DatasetFormatError, TypeError, ValueError):
+        return False
 
 
-def write_tasks_parquet(path: Path, tasks: list[str], fsync: bool = True) -> None:
-    """meta/tasks.parquet: column task_index (int64) + pandas index 'task' (row order == task_index)."""
-    df = pd.DataFrame({"task_index": np.arange(len(tasks), dtype=np.int64)}, index=pd.Index(tasks, name="task"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_for(path)
-    try:
-        df.to_parquet(tmp)
-        if fsync:
-            _fsync_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def read_tasks_parquet(path: Path) -> list[str]:
-    if not path.exists():
+def _new_dataset_leftovers(root: Path) -> list[Path]:
+    """What a new dataset may replace in `root`: an info.json of a dataset with no episode (left by an interrupted
+    start, or by upstream's create()) and the staging folder of a first episode that was never saved. Raises
+    DatasetExistsError when the folder holds episodes or anything else."""
+    if not root.exists():
         return []
-    df = pd.read_parquet(path)
-    df = df.sort_values("task_index")
-    if list(df["task_index"]) != list(range(len(df))):
-        raise ValueError(f"{path}: task_index must be 0..{len(df) - 1}, got {list(df['task_index'])}")
-    return [str(t) for t in df.index]
+    if not root.is_dir():
+        raise DatasetExistsError(f"{root} is a file, not a folder; choose a new folder for the dataset")
+    files = sorted(p for p in root.rglob("*") if not p.is_dir())
+    interrupted_first_save = recovery.journal_path(root).exists() and not episodes_files(root)
+    staging = root / STAGING_DIR
+    others = []
+    for p in files:
+        if p.is_relative_to(staging) or interrupted_first_save:
+            continue
+        if p == F.info_path(root) and _holds_no_episode(root):
+            continue
+        others.append(p.relative_to(root).as_posix())
+    if others:
+        if F.info_path(root).exists() and not _holds_no_episode(root):
+            raise DatasetExistsError(f"{root} already holds a dataset (with episodes, or an unreadable {F.INFO_PATH}); "
+                                     f"append to it, or choose a new folder")
+        listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise DatasetExistsError(f"{root} already exists and holds other files ({listing}); choose a new folder")
+    return files
 
 
 class LeRobotDatasetWriter:
@@ -274,11 +287,17 @@ class LeRobotDatasetWriter:
         self.total_episodes = 0
         self.total_frames = 0
         self.stats: dict[str, Stats] = {}
-        self._data_cursor: tuple[int, int] | None = None  # (chunk, file) of the current data file
-        self._data_tables: list[pa.Table] = []  # episodes of the current data file (one row group each)
+        self._data_cursor: ChunkFile | None = None  # the current data file
+        # Row groups of the current data file, kept to rewrite it without reading it back; None = read them from
+        # the file (datasets with image features, whose row groups are large).
+        self._data_tables: list[pa.Table] | None = [] if not self._image_keys else None
         self._video_cursors: dict[str, _VideoCursor | None] = {k: None for k in self._video_keys}
-        self._meta_cursor: tuple[int, int] | None = None
+        self._meta_cursor: ChunkFile | None = None
         self._meta_table: pa.Table | None = None  # rows of the current meta/episodes file
+
+        # The folder: a writer from create() makes it with the first frame (see _claim_folder).
+        self._folder_exists = True
+        self._made_folder = False  # this writer created `root` (and removes it if no episode gets saved)
 
         # Episode in progress.
         self._buffers: dict[str, list[Any]] = {k: [] for k in self._numeric_keys + self._string_keys}
@@ -302,7 +321,7 @@ class LeRobotDatasetWriter:
         self._placers = {k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lerobot-place-{k}") for k in self._video_keys}
         self._placements: list[Future] = []
         self._placement_errors: list[BaseException] = []
-        self._outstanding: dict[str, list[_PendingVideo]] = {k: [] for k in self._video_keys}
+        self._outstanding: dict[str, list[PendingVideo]] = {k: [] for k in self._video_keys}
         self._outstanding_lock = threading.Lock()
 
     @classmethod
@@ -320,7 +339,9 @@ class LeRobotDatasetWriter:
         fsync: bool = True,
         rewrite_limit_mb: float = DEFAULT_REWRITE_LIMIT_MB,
     ) -> "LeRobotDatasetWriter":
-        """Create a new dataset folder (fails if `root` exists) and write meta/info.json."""
+        """A writer for a new dataset at `root`. Nothing is written until the first frame: `root` must be missing,
+        an empty folder, or a dataset folder with no episode (reused); anything else raises DatasetExistsError
+        (a FileExistsError) now, and a folder another writer holds raises DatasetBusyError."""
         root = Path(root)
         if not isinstance(fps, (int, np.integer)) or fps <= 0:
             raise ValueError(f"fps: expected a positive int, got {fps!r}")
@@ -341,20 +362,16 @@ class LeRobotDatasetWriter:
                 raise ValueError(f"feature '{k}': video features need 3 channels (RGB), got shape {feats[k]['shape']}")
             if feats[k]["dtype"] == "image" and lay.channels not in (1, 3):
                 raise ValueError(f"feature '{k}': image features need 1 or 3 channels, got shape {feats[k]['shape']}")
-        encoder = video_encoder or VideoEncoderConfig()
-        root.mkdir(parents=True, exist_ok=False)
-        lock_fd = _lock_dataset(root)
-        try:
-            info = F.make_info(
-                fps, feats, robot_type=robot_type, use_videos=use_videos, chunks_size=chunks_size,
-                data_files_size_in_mb=data_files_size_in_mb, video_files_size_in_mb=video_files_size_in_mb,
-            )
-            F.write_info(root, info)
-            w = cls(root, F.read_info(root), encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
-        except BaseException:
-            os.close(lock_fd)
-            raise
-        w._lock_fd = lock_fd
+        recovery.finish_interrupted_replace(root, fsync)
+        _new_dataset_leftovers(root)
+        if root.is_dir():
+            release(lock_dataset(root, action="create a dataset in it"))  # busy now rather than at the first frame
+        info = make_info(
+            fps, feats, robot_type=robot_type, use_videos=use_videos, chunks_size=chunks_size,
+            data_files_size_in_mb=data_files_size_in_mb, video_files_size_in_mb=video_files_size_in_mb,
+        )
+        w = cls(root, info, video_encoder or VideoEncoderConfig(), fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
+        w._folder_exists = False
         return w
 
     @classmethod
@@ -365,52 +382,79 @@ class LeRobotDatasetWriter:
         fsync: bool = True,
         rewrite_limit_mb: float = DEFAULT_REWRITE_LIMIT_MB,
     ) -> "LeRobotDatasetWriter":
-        """Open an existing dataset to append episodes, first repairing an interrupted save or recording."""
+        """Open an existing dataset to append episodes, first repairing an interrupted save, recording or
+        in-place edit (recovery.recover)."""
         root = Path(root)
+        recovery.finish_interrupted_replace(root, fsync)
         if not F.info_path(root).exists():
             raise FileNotFoundError(f"{root}: not a LeRobotDataset (no {F.INFO_PATH})")
-        lock_fd = _lock_dataset(root)  # before the repair: never repair under a live writer
+        lock_fd = lock_dataset(root, action="append to it")  # before the repair: never repair under a live writer
         try:
-            info = F.read_info(root)
+            info = read_info(root)
             if info.get("codebase_version") != F.CODEBASE_VERSION:
-                raise ValueError(
+                raise DatasetFormatError(
                     f"{root}: codebase_version {info.get('codebase_version')!r}, this writer needs {F.CODEBASE_VERSION}"
                 )
-            recover(root)
-            info = F.read_info(root)
+            recover(root, fsync)
+            info = read_info(root)
             if video_encoder is None:
                 vinfo = next((f.get("info") for f in info["features"].values() if f["dtype"] == "video" and f.get("info")), None)
                 video_encoder = VideoEncoderConfig.from_video_info(vinfo) if vinfo else VideoEncoderConfig()
             w = cls(root, info, video_encoder, fsync=fsync, rewrite_limit_mb=rewrite_limit_mb)
             w._lock_fd = lock_fd
         except BaseException:
-            os.close(lock_fd)
+            release(lock_fd)
             raise
         w._load_state()
         return w
 
     def _load_state(self) -> None:
-        self.tasks = read_tasks_parquet(F.tasks_path(self.root))
-        sp = F.stats_path(self.root)
-        self.stats = stats_from_json(json.loads(sp.read_text())) if sp.exists() else {}
-        meta_files = F.iter_sorted_files(self.root, "meta/episodes/*/*.parquet")
+        self.stats = read_stats(self.root)
+        meta_files = episodes_files(self.root)
+        self.tasks = read_tasks(self.root, missing_ok=not meta_files)
         if not meta_files:
             return
         last_meta = meta_files[-1]
-        self._meta_table = _conform(_read_parquet_table(last_meta), self._episodes_schema, last_meta)
+        self._meta_table = _conform(pq.ParquetFile(last_meta).read(), self._episodes_schema, last_meta)
         last = self._meta_table.slice(self._meta_table.num_rows - 1).to_pylist()[0]
-        self._meta_cursor = (int(last["meta/episodes/chunk_index"]), int(last["meta/episodes/file_index"]))
+        self._meta_cursor = ChunkFile(int(last["meta/episodes/chunk_index"]), int(last["meta/episodes/file_index"]))
         self.total_episodes = int(last["episode_index"]) + 1
         self.total_frames = int(last["dataset_to_index"])
-        self._data_cursor = (int(last["data/chunk_index"]), int(last["data/file_index"]))
-        pf_path = F.data_file_path(self.root, *self._data_cursor)
-        pf = pq.ParquetFile(pf_path)
-        self._data_tables = [_conform(pf.read_row_group(i), self._data_schema, pf_path) for i in range(pf.num_row_groups)]
+        self._data_cursor = ChunkFile(int(last["data/chunk_index"]), int(last["data/file_index"]))
+        if self._data_tables is not None:
+            pf_path = self._data_path(self._data_cursor)
+            pf = pq.ParquetFile(pf_path)
+            self._data_tables = [_conform(pf.read_row_group(i), self._data_schema, pf_path) for i in range(pf.num_row_groups)]
         for k in self._video_keys:
             frames = int(round(float(last[f"videos/{k}/to_timestamp"]) * self.fps))
-            c, f = int(last[f"videos/{k}/chunk_index"]), int(last[f"videos/{k}/file_index"])
-            size = F.video_file_path(self.root, k, c, f).stat().st_size
-            self._video_cursors[k] = _VideoCursor(c, f, frames, size)
+            file = ChunkFile(int(last[f"videos/{k}/chunk_index"]), int(last[f"videos/{k}/file_index"]))
+            size = self._video_path(k, file).stat().st_size
+            self._video_cursors[k] = _VideoCursor(file, frames, size)
+
+    def _data_path(self, file: ChunkFile) -> Path:
+        return F.data_file_path(self.root, file.chunk_index, file.file_index)
+
+    def _video_path(self, key: str, file: ChunkFile) -> Path:
+        return F.video_file_path(self.root, key, file.chunk_index, file.file_index)
+
+    def _claim_folder(self) -> None:
+        """Make the folder of a new dataset (at its first frame), lock it, and clear what an interrupted earlier
+        start left in it (an info.json of no episode, a staging folder, an uncommitted first save)."""
+        existed = self.root.exists()
+        durable_io.make_dirs(self.root, self.fsync)
+        self._lock_fd = lock_dataset(self.root, action="create a dataset in it")
+        try:
+            if recovery.journal_path(self.root).exists():
+                recover(self.root, self.fsync)  # an interrupted first save: rolled back (or found committed)
+            for leftover in _new_dataset_leftovers(self.root):
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)
+            durable_io.remove_empty_dirs(self.root)
+        except BaseException:
+            self._release_lock()
+            raise
+        self._folder_exists = True
+        self._made_folder = not existed
 
     # ------------------------------------------------------------------------------------------ properties
     @property
@@ -468,16 +512,17 @@ class LeRobotDatasetWriter:
         self._episode_length = n + 1
 
     def _begin_episode(self) -> None:
+        if not self._folder_exists:
+            self._claim_folder()
         ep = self.total_episodes
         self._stalls_at_episode_start = self.encoder_stalls
         for k, worker in self._workers.items():
-            if k in self._video_keys:
-                worker.begin(self._segment_path(k, ep))
-            else:
-                worker.begin(None)
+            worker.begin(self._segment_path(k, ep))
 
     def _segment_path(self, key: str, episode_index: int) -> Path:
-        return self.root / STAGING_DIR / "segments" / key / f"episode-{episode_index:06d}.mp4"
+        """The staging file of a camera's segment (mp4) or an image feature's PNG frames for the episode."""
+        suffix = "mp4" if key in self._video_keys else "pngs"
+        return self.root / STAGING_DIR / recovery.SEGMENTS_DIR / key / f"episode-{episode_index:06d}.{suffix}"
 
     def _to_hwc_uint8(self, key: str, value: np.ndarray) -> np.ndarray:
         lay = self._layouts[key]
@@ -555,9 +600,7 @@ class LeRobotDatasetWriter:
         for w in self._workers.values():
             w.abort()
         self._reset_episode()
-        staging = self.root / STAGING_DIR / "segments"
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(self.root / STAGING_DIR / recovery.SEGMENTS_DIR, ignore_errors=True)
 
     def _reset_episode(self) -> None:
         for buf in self._buffers.values():
@@ -583,8 +626,25 @@ class LeRobotDatasetWriter:
         t0 = time.monotonic()
         self._timings, self._stage_t = {}, t0
         ep = self.total_episodes
+        results = self._flush_workers(ep, n)
+        self._committed = False
         try:
-            # All cameras flush in parallel (each worker drains its queue and its encoder's lookahead).
+            summary = self._commit_episode(self._episode_content(ep, n, results))
+        except BaseException as exc:
+            error = self._after_failed_commit(ep, exc)
+            if error is None:  # KeyboardInterrupt, SystemExit: cleaned up, passed on as they are
+                raise
+            raise error from exc
+        self._reset_episode()
+        shutil.rmtree(self.root / STAGING_DIR / recovery.SEGMENTS_DIR, ignore_errors=True)
+        summary.save_seconds = time.monotonic() - t0
+        summary.encoder_stalls = self.encoder_stalls - self._stalls_at_episode_start
+        summary.stage_seconds = dict(self._timings)
+        return summary
+
+    def _flush_workers(self, ep: int, n: int) -> dict[str, WorkerResult]:
+        """End the episode in every camera worker (in parallel); any failure abandons the episode."""
+        try:
             futures = {k: w.request_end() for k, w in self._workers.items()}
             results = {k: f.result() for k, f in futures.items()}
             self._stage("encoders_flushed")
@@ -597,218 +657,296 @@ class LeRobotDatasetWriter:
             if r.num_frames != n:
                 self.discard_episode()
                 raise EpisodeSaveError(f"episode {ep} abandoned: '{k}' encoded {r.num_frames} frames, expected {n}")
-        self._committed = False
+        return results
+
+    def _after_failed_commit(self, ep: int, exc: BaseException) -> EpisodeSaveError | None:
+        """Clean up after a failed commit; returns the error to raise (None: re-raise `exc` as it is)."""
+        passthrough = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        if self._committed:
+            # The episode is in meta/episodes; only info.json/stats.json may be stale. The journal stays,
+            # so open() (or the next successful save) brings them up to date.
+            self._reset_episode()
+            return None if passthrough else EpisodeSaveError(
+                f"episode {ep} was saved, but updating info.json/stats.json failed: {exc!r} "
+                "(LeRobotDatasetWriter.open() repairs them)"
+            )
         try:
-            summary = self._commit_episode(ep, n, results)
-        except BaseException as exc:
-            if self._committed:
-                # The episode is in meta/episodes; only info.json/stats.json may be stale. The journal stays,
-                # so open() (or the next successful save) brings them up to date.
-                self._reset_episode()
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                raise EpisodeSaveError(
-                    f"episode {ep} was saved, but updating info.json/stats.json failed: {exc!r} "
-                    "(LeRobotDatasetWriter.open() repairs them)"
-                ) from exc
-            try:
-                rollback(self.root)
-            except Exception as rb_exc:  # noqa: BLE001 - open() will retry the rollback from the journal
-                log.error("rollback of episode %d failed (open() will retry): %r", ep, rb_exc)
-            self.discard_episode()
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise EpisodeSaveError(_abandon_message(ep, exc, "saving failed")) from exc
-        self._reset_episode()
-        for sub in ("segments", "backup"):
-            shutil.rmtree(self.root / STAGING_DIR / sub, ignore_errors=True)
-        summary.save_seconds = time.monotonic() - t0
-        summary.encoder_stalls = self.encoder_stalls - self._stalls_at_episode_start
-        summary.stage_seconds = dict(self._timings)
-        return summary
+            recovery.rollback(self.root, self.fsync)
+        except Exception as rb_exc:  # noqa: BLE001 - open() will retry the rollback from the journal
+            log.error("rollback of episode %d failed (open() will retry): %r", ep, rb_exc)
+        self.discard_episode()
+        return None if passthrough else EpisodeSaveError(_abandon_message(ep, exc, "saving failed"))
 
-    def _commit_episode(self, ep: int, n: int, results: dict[str, WorkerResult]) -> EpisodeSummary:
-        root = self.root
-        # ---- tasks
-        new_tasks = list(self.tasks)
-        ep_tasks: list[str] = []
-        for t in self._frame_tasks:
-            if t not in ep_tasks:
-                ep_tasks.append(t)
-        for t in ep_tasks:
-            if t not in new_tasks:
-                new_tasks.append(t)
-        task_to_index = {t: i for i, t in enumerate(new_tasks)}
-        task_index = np.fromiter((task_to_index[t] for t in self._frame_tasks), dtype=np.int64, count=n)
-
-        # ---- columns
+    def _episode_content(self, ep: int, n: int, results: dict[str, WorkerResult]) -> _EpisodeContent:
+        """Columns, tasks and statistics of the episode in progress (nothing is written yet)."""
+        episode_tasks = list(dict.fromkeys(self._frame_tasks))
+        tasks_after = self.tasks + [t for t in episode_tasks if t not in self.tasks]
+        task_to_index = {t: i for i, t in enumerate(tasks_after)}
         frame_index = np.arange(n, dtype=np.int64)
-        columns: dict[str, np.ndarray | list] = {}
-        for k in self._numeric_keys:
-            columns[k] = np.stack(self._buffers[k])
-        for k in self._string_keys:
-            columns[k] = list(self._buffers[k])
+        columns: dict[str, Any] = {k: np.stack(self._buffers[k]) for k in self._numeric_keys}
+        columns.update({k: list(self._buffers[k]) for k in self._string_keys})
         columns["timestamp"] = (frame_index / self.fps).astype(np.float32)
         columns["frame_index"] = frame_index
         columns["episode_index"] = np.full(n, ep, dtype=np.int64)
         columns["index"] = np.arange(self.total_frames, self.total_frames + n, dtype=np.int64)
-        columns["task_index"] = task_index
+        columns["task_index"] = np.fromiter((task_to_index[t] for t in self._frame_tasks), dtype=np.int64, count=n)
 
-        # ---- stats (numeric + default features here, cameras from their workers)
-        ep_stats: dict[str, Stats] = {}
+        stats: dict[str, Stats] = {}
         for k in F.stats_feature_keys(self.features):
-            if k in results:
-                stats = results[k].stats
-                assert stats is not None
-                ep_stats[k] = stats
+            if k in results:  # cameras: sampled by their workers while recording
+                camera_stats = results[k].stats
+                assert camera_stats is not None
+                stats[k] = camera_stats
             else:
-                arr = columns[k]
-                ep_stats[k] = vector_stats(np.asarray(arr).reshape(n, -1) if self.features[k]["shape"] == (1,) else np.asarray(arr))
-        ep_table = self._episode_table(n, columns, results)
+                values = np.asarray(columns[k])
+                stats[k] = vector_stats(values.reshape(n, -1) if self.features[k]["shape"] == (1,) else values)
 
-        # ---- features[key]["info"] of cameras seen for the first time (probed on the segment, as upstream probes
-        # the first episode's file)
-        new_video_info: dict[str, dict[str, Any]] = {}
-        for k in self._video_keys:
-            if not self.features[k].get("info"):
-                seg = results[k].segment_path
-                assert seg is not None
-                new_video_info[k] = {**probe_video_info(seg), **self.video_encoder.info_fields()}
-
-        # ---- plan files
-        staged: list[Path] = []  # files replaced in place (hard-linked to a backup first)
-        created: list[Path] = []
-        data_cursor, data_tables = self._plan_data(ep_table)
-        data_path = F.data_file_path(root, *data_cursor)
-        (staged if data_path.exists() else created).append(data_path)
-        video_plan: dict[str, tuple[_VideoCursor, bool, float, float]] = {}
-        for k in self._video_keys:
-            seg = results[k].segment_path
-            assert seg is not None
-            cur = self._video_cursors[k]
-            seg_mb = seg.stat().st_size / MB
-            if cur is None:
-                target, new_file = _VideoCursor(0, 0, 0), True
-            elif cur.frames_in_file > 0 and cur.bytes_in_file / MB + seg_mb >= self.video_files_size_in_mb:
-                c, f = F.next_chunk_file(cur.chunk_index, cur.file_index, self.chunks_size)
-                target, new_file = _VideoCursor(c, f, 0), True
-            else:
-                target, new_file = cur, False
-            # A segment that starts a file is moved there now (instant); one that extends a file is appended
-            # in the background after the commit.
-            if new_file:
-                created.append(F.video_file_path(root, k, target.chunk_index, target.file_index))
-            else:
-                created.append(_pending_path(root, k, ep))
-            from_ts = target.frames_in_file / self.fps
-            to_ts = (target.frames_in_file + n) / self.fps
-            video_plan[k] = (target, new_file, from_ts, to_ts)
-        tasks_file = F.tasks_path(root)
-        if new_tasks != self.tasks:
-            (staged if tasks_file.exists() else created).append(tasks_file)
-        meta_cursor, meta_new = self._plan_meta()
-        meta_path = F.episodes_file_path(root, *meta_cursor)
-        (created if meta_new else staged).append(meta_path)
-
-        # ---- journal + backups, then modify files (any failure before the meta replace rolls back)
-        staging = root / STAGING_DIR
-        journal = {
-            "episode_index": ep,
-            "backups": [[str(p.relative_to(root)), str(_backup_path(root, p).relative_to(root))] for p in staged],
-            "created": [str(p.relative_to(root)) for p in created],
+        # features[key]["info"] of cameras seen for the first time, probed on the segment (as upstream probes the
+        # first episode's file).
+        new_video_info = {
+            k: {**probe_video_info(results[k].segment_path), **self.video_encoder.info_fields()}
+            for k in self._video_keys
+            if not self.features[k].get("info")
         }
-        F.write_json_atomic(staging / JOURNAL_NAME, journal)
-        for p in staged:
-            _link_or_copy(p, _backup_path(root, p))
+        return _EpisodeContent(ep, n, self.total_frames, episode_tasks, tasks_after, columns, stats, results, new_video_info)
+
+    def _commit_episode(self, content: _EpisodeContent) -> EpisodeSummary:
+        """Write the episode's files in an order that a crash can always undo (before the meta/episodes row) or
+        finish (after it); the stage names are where tests inject crashes."""
+        plan = self._plan_commit(content)
+        self._write_journal(plan)
         self._stage("journal_written")
-
-        _write_parquet_atomic(data_path, data_tables, self._data_schema, self.fsync)
+        durable_io.write_parquet(self._data_path(plan.data_file), self._data_file_row_groups(plan), self._data_schema, self.fsync)
         self._stage("data_written")
-
-        # Segments become durable pending work; they are appended to the video files in the background
-        # once the episode is committed (see _place_pending_video), so save_episode never waits for a remux.
-        for k in self._video_keys:
-            seg = results[k].segment_path
-            assert seg is not None
-            target, new_file, _, _ = video_plan[k]
-            dst = F.video_file_path(root, k, target.chunk_index, target.file_index) if new_file else _pending_path(root, k, ep)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(seg, dst)
-            if self.fsync:
-                F.fsync_dir(dst.parent)
+        self._stage_segments(plan)
         self._stage("segments_staged")
-
-        if new_tasks != self.tasks:
-            write_tasks_parquet(tasks_file, new_tasks, self.fsync)
+        self._write_tasks_and_first_info(plan)
         self._stage("tasks_written")
-
-        row: dict[str, Any] = {
-            "episode_index": ep,
-            "tasks": ep_tasks,
-            "length": n,
-            "data/chunk_index": data_cursor[0],
-            "data/file_index": data_cursor[1],
-            "dataset_from_index": self.total_frames,
-            "dataset_to_index": self.total_frames + n,
-        }
-        for k in self._video_keys:
-            target, _, from_ts, to_ts = video_plan[k]
-            row[f"videos/{k}/chunk_index"] = target.chunk_index
-            row[f"videos/{k}/file_index"] = target.file_index
-            row[f"videos/{k}/from_timestamp"] = from_ts
-            row[f"videos/{k}/to_timestamp"] = to_ts
-        row.update(flat_episode_stats(ep_stats))
-        row["meta/episodes/chunk_index"] = meta_cursor[0]
-        row["meta/episodes/file_index"] = meta_cursor[1]
-        row_table = pa.Table.from_pylist([row], schema=self._episodes_schema)
-        meta_table = row_table if meta_new or self._meta_table is None else pa.concat_tables([self._meta_table, row_table])
-        _write_parquet_atomic(meta_path, [meta_table], self._episodes_schema, self.fsync)
-        if self.fsync:
-            F.fsync_dir(meta_path.parent)
+        meta_table = self._write_episode_row(plan)
         # ======== COMMITTED: the episode is in meta/episodes. Everything below is re-derivable by recover().
         self._committed = True
-
-        self.tasks = new_tasks
-        self.total_episodes = ep + 1
-        self.total_frames += n
-        self.stats = aggregate_stats([self.stats, ep_stats]) if self.stats else ep_stats
-        self._data_cursor, self._data_tables = data_cursor, data_tables
-        pending: list[_PendingVideo] = []
-        for k in self._video_keys:
-            target, new_file, _, _ = video_plan[k]
-            placed = F.video_file_path(root, k, target.chunk_index, target.file_index) if new_file else _pending_path(root, k, ep)
-            seg_bytes = placed.stat().st_size
-            self._video_cursors[k] = _VideoCursor(
-                target.chunk_index, target.file_index, target.frames_in_file + n, target.bytes_in_file + seg_bytes
-            )
-            if not new_file:
-                pending.append(_PendingVideo(k, ep, target.chunk_index, target.file_index, target.frames_in_file, n))
-        self._meta_cursor, self._meta_table = meta_cursor, meta_table
-        for job in pending:  # at once, so that no later failure can leave a committed segment unscheduled
-            self._submit_placement(job)
-        for k, vinfo in new_video_info.items():
-            self.features[k]["info"] = vinfo
+        self._adopt(plan, meta_table)
         self._stage("meta_written")
-
         self._write_info_and_stats()
         self._stage("info_written")
-        for p in staged:
-            _backup_path(root, p).unlink(missing_ok=True)
-        (staging / JOURNAL_NAME).unlink(missing_ok=True)
+        self._clear_journal(plan)
+        return self._summary(plan)
 
+    # ---- commit steps
+    def _plan_commit(self, content: _EpisodeContent) -> _CommitPlan:
+        data_file, data_starts_file = self._plan_data(content.length)
+        videos = {k: self._plan_video(k, content) for k in self._video_keys}
+        meta_file, meta_starts_file = self._plan_meta()
+        plan = _CommitPlan(
+            content=content, data_file=data_file, data_starts_file=data_starts_file, videos=videos,
+            meta_file=meta_file, meta_starts_file=meta_starts_file, writes_tasks=content.tasks_after != self.tasks,
+            writes_first_info=not F.info_path(self.root).exists(),
+            episode_tables=None if self._image_keys else [self._episode_table(content, 0, content.length)],
+        )
+        data_path = self._data_path(data_file)
+        (plan.replaced if data_path.exists() else plan.created).append(data_path)
+        for target in videos.values():
+            # A segment that starts a file is moved there now (instant); one that extends a file is appended in
+            # the background after the commit.
+            plan.created.append(self._video_path(target.key, target.file) if target.starts_file
+                                else pending_segment_path(self.root, target.key, content.episode_index))
+        tasks_file = F.tasks_path(self.root)
+        if plan.writes_tasks:
+            (plan.replaced if tasks_file.exists() else plan.created).append(tasks_file)
+        if plan.writes_first_info:
+            plan.created.append(F.info_path(self.root))
+        meta_path = F.episodes_file_path(self.root, meta_file.chunk_index, meta_file.file_index)
+        (plan.created if meta_starts_file else plan.replaced).append(meta_path)
+        return plan
+
+    def _plan_data(self, length: int) -> tuple[ChunkFile, bool]:
+        """The data file the episode goes to (upstream's size estimate), and whether it starts that file."""
+        if self._data_cursor is None:
+            return ChunkFile(0, 0), True
+        path = self._data_path(self._data_cursor)
+        if self._data_tables is not None:
+            frames = sum(t.num_rows for t in self._data_tables)
+        else:
+            frames = pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+        size_mb = path.stat().st_size / MB if path.exists() else 0.0
+        limit = min(self.data_files_size_in_mb, self.rewrite_limit_mb)
+        if frames > 0 and size_mb + (size_mb / frames) * length >= limit:
+            return self._data_cursor.next(self.chunks_size), True
+        return self._data_cursor, False
+
+    def _plan_video(self, key: str, content: _EpisodeContent) -> _VideoTarget:
+        segment = content.results[key].segment_path
+        assert segment is not None
+        cursor = self._video_cursors[key]
+        if cursor is None:
+            return _VideoTarget(key, ChunkFile(0, 0), 0, 0, True, segment)
+        if cursor.frames_in_file > 0 and (cursor.bytes_in_file + segment.stat().st_size) / MB >= self.video_files_size_in_mb:
+            return _VideoTarget(key, cursor.file.next(self.chunks_size), 0, 0, True, segment)
+        return _VideoTarget(key, cursor.file, cursor.frames_in_file, cursor.bytes_in_file, False, segment)
+
+    def _plan_meta(self) -> tuple[ChunkFile, bool]:
+        if self._meta_cursor is None or self._meta_table is None:
+            return ChunkFile(0, 0), True
+        path = F.episodes_file_path(self.root, self._meta_cursor.chunk_index, self._meta_cursor.file_index)
+        rows = self._meta_table.num_rows
+        size_mb = path.stat().st_size / MB if path.exists() else 0.0
+        limit = min(self.data_files_size_in_mb, self.rewrite_limit_mb)
+        if rows > 0 and size_mb + size_mb / rows >= limit:
+            return self._meta_cursor.next(self.chunks_size), True
+        return self._meta_cursor, False
+
+    def _write_journal(self, plan: _CommitPlan) -> None:
+        """Durable backups of the files about to be replaced, THEN the journal that lists them: a journal on
+        disk always has its backups (recovery fails loudly otherwise)."""
+        for path in plan.replaced:
+            durable_io.link_or_copy(path, recovery.backup_path(self.root, path), self.fsync)
+        journal = {
+            "episode_index": plan.content.episode_index,
+            "backups": [[p.relative_to(self.root).as_posix(), recovery.backup_path(self.root, p).relative_to(self.root).as_posix()]
+                        for p in plan.replaced],
+            "created": [p.relative_to(self.root).as_posix() for p in plan.created],
+        }
+        durable_io.write_json(recovery.journal_path(self.root), journal, self.fsync)
+
+    def _data_file_row_groups(self, plan: _CommitPlan) -> Iterator[pa.Table]:
+        """Row groups of the data file after the save: its existing episodes, then this one."""
+        if not plan.data_starts_file:
+            if self._data_tables is not None:
+                yield from self._data_tables
+            else:
+                path = self._data_path(plan.data_file)
+                existing = pq.ParquetFile(path)
+                for i in range(existing.num_row_groups):
+                    yield _conform(existing.read_row_group(i), self._data_schema, path)
+        yield from self._episode_row_groups(plan)
+
+    def _episode_row_groups(self, plan: _CommitPlan) -> Iterator[pa.Table]:
+        """The episode's rows: one table, or for image features tables of at most IMAGE_ROW_GROUP_BYTES of PNG
+        read back from the spill files one group at a time."""
+        if plan.episode_tables is not None:
+            yield from plan.episode_tables
+            return
+        content, n = plan.content, plan.content.length
+        spills = [content.results[k].pngs for k in self._image_keys]
+        start = 0
+        while start < n:
+            stop, size = start, 0
+            while stop < n and (stop == start or size < IMAGE_ROW_GROUP_BYTES):
+                size += sum(s.sizes[stop] for s in spills if s is not None)
+                stop += 1
+            yield self._episode_table(content, start, stop)
+            start = stop
+
+    def _episode_table(self, content: _EpisodeContent, start: int, stop: int) -> pa.Table:
+        """Rows start..stop-1 of the episode as a data table."""
+        n = stop - start
+        arrays = []
+        for fld in self._data_schema:
+            k = fld.name
+            ft = self.features[k]
+            if ft["dtype"] == "image":
+                spill = content.results[k].pngs
+                assert spill is not None
+                names = [F.IMAGE_FRAME_NAME.format(frame_index=i) for i in range(start, stop)]
+                arrays.append(pa.StructArray.from_arrays(
+                    [pa.array(spill.read(start, stop), pa.binary()), pa.array(names, pa.string())], fields=list(fld.type)))
+            elif ft["dtype"] in ("string", "language"):
+                arrays.append(pa.array(content.columns[k][start:stop], pa.string()))
+            elif pa.types.is_fixed_size_list(fld.type):
+                values = np.ascontiguousarray(content.columns[k][start:stop]).reshape(-1)
+                arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values, fld.type.value_type), fld.type.list_size))
+            elif pa.types.is_list(fld.type):
+                arrays.append(pa.array(np.asarray(content.columns[k][start:stop]).tolist(), fld.type))
+            else:
+                arrays.append(pa.array(np.asarray(content.columns[k][start:stop]).reshape(n), fld.type))
+        return pa.Table.from_arrays(arrays, schema=self._data_schema)
+
+    def _stage_segments(self, plan: _CommitPlan) -> None:
+        """Camera segments become durable pending work (or a new video file); appends run after the commit."""
+        for target in plan.videos.values():
+            dst = (self._video_path(target.key, target.file) if target.starts_file
+                   else pending_segment_path(self.root, target.key, plan.content.episode_index))
+            durable_io.make_dirs(dst.parent, self.fsync)
+            durable_io.replace(target.segment, dst, self.fsync)
+
+    def _write_tasks_and_first_info(self, plan: _CommitPlan) -> None:
+        if plan.writes_tasks:
+            write_tasks(self.root, plan.content.tasks_after, self.fsync)
+        if plan.writes_first_info:  # the committed episode needs its dataset description
+            write_info(self.root, self.info, self.fsync)
+
+    def _write_episode_row(self, plan: _CommitPlan) -> pa.Table:
+        """The commit point: the meta/episodes file with this episode's row replaces the old one."""
+        content = plan.content
+        ep, n = content.episode_index, content.length
+        row: dict[str, Any] = {
+            "episode_index": ep,
+            "tasks": content.episode_tasks,
+            "length": n,
+            "data/chunk_index": plan.data_file.chunk_index,
+            "data/file_index": plan.data_file.file_index,
+            "dataset_from_index": content.first_index,
+            "dataset_to_index": content.first_index + n,
+        }
+        for k, target in plan.videos.items():
+            row[f"videos/{k}/chunk_index"] = target.file.chunk_index
+            row[f"videos/{k}/file_index"] = target.file.file_index
+            row[f"videos/{k}/from_timestamp"] = target.frames_before / self.fps
+            row[f"videos/{k}/to_timestamp"] = (target.frames_before + n) / self.fps
+        row.update(episode_stats_columns(content.stats, self.features))
+        row["meta/episodes/chunk_index"] = plan.meta_file.chunk_index
+        row["meta/episodes/file_index"] = plan.meta_file.file_index
+        row_table = pa.Table.from_pylist([row], schema=self._episodes_schema)
+        meta_table = row_table if plan.meta_starts_file or self._meta_table is None else pa.concat_tables([self._meta_table, row_table])
+        write_episodes_file(F.episodes_file_path(self.root, plan.meta_file.chunk_index, plan.meta_file.file_index), meta_table, self.fsync)
+        return meta_table
+
+    def _adopt(self, plan: _CommitPlan, meta_table: pa.Table) -> None:
+        """In-memory state after the commit; the episode's pending video appends are scheduled at once, so that no
+        later failure can leave a committed segment unscheduled."""
+        content = plan.content
+        ep, n = content.episode_index, content.length
+        self.tasks = content.tasks_after
+        self.total_episodes = ep + 1
+        self.total_frames += n
+        self.stats = aggregate_stats([self.stats, content.stats]) if self.stats else content.stats
+        if self._data_tables is not None:
+            self._data_tables = ([] if plan.data_starts_file else self._data_tables) + (plan.episode_tables or [])
+        self._data_cursor = plan.data_file
+        pending: list[PendingVideo] = []
+        for k, target in plan.videos.items():
+            placed = self._video_path(k, target.file) if target.starts_file else pending_segment_path(self.root, k, ep)
+            self._video_cursors[k] = _VideoCursor(target.file, target.frames_before + n, target.bytes_before + placed.stat().st_size)
+            if not target.starts_file:
+                pending.append(PendingVideo(k, ep, target.file.chunk_index, target.file.file_index, target.frames_before, n))
+        self._meta_cursor, self._meta_table = plan.meta_file, meta_table
+        for job in pending:
+            self._submit_placement(job)
+        for k, video_info in content.new_video_info.items():
+            self.features[k]["info"] = video_info
+
+    def _clear_journal(self, plan: _CommitPlan) -> None:
+        for path in plan.replaced:
+            recovery.backup_path(self.root, path).unlink(missing_ok=True)
+        recovery.journal_path(self.root).unlink(missing_ok=True)
+
+    def _summary(self, plan: _CommitPlan) -> EpisodeSummary:
+        content = plan.content
         return EpisodeSummary(
-            episode_index=ep,
-            length=n,
-            tasks=ep_tasks,
-            dataset_from_index=row["dataset_from_index"],
-            dataset_to_index=row["dataset_to_index"],
-            data_chunk_index=data_cursor[0],
-            data_file_index=data_cursor[1],
-            video_files={k: (video_plan[k][0].chunk_index, video_plan[k][0].file_index) for k in self._video_keys},
-            video_timestamps={k: (video_plan[k][2], video_plan[k][3]) for k in self._video_keys},
+            episode_index=content.episode_index,
+            length=content.length,
+            tasks=content.episode_tasks,
+            dataset_from_index=content.first_index,
+            dataset_to_index=content.first_index + content.length,
+            data_chunk_index=plan.data_file.chunk_index,
+            data_file_index=plan.data_file.file_index,
+            video_files={k: (t.file.chunk_index, t.file.file_index) for k, t in plan.videos.items()},
+            video_timestamps={k: (t.frames_before / self.fps, (t.frames_before + content.length) / self.fps)
+                              for k, t in plan.videos.items()},
         )
 
-    def _submit_placement(self, job: _PendingVideo) -> None:
+    # ------------------------------------------------------------------------------------------ background appends
+    def _submit_placement(self, job: PendingVideo) -> None:
         with self._outstanding_lock:
             self._outstanding[job.key].append(job)
         self._placements.append(self._placers[job.key].submit(self._place_outstanding, job.key))
@@ -855,7 +993,7 @@ class LeRobotDatasetWriter:
             errs, self._placement_errors = self._placement_errors or [RuntimeError("unknown")], []
             raise EpisodeSaveError(
                 f"{len(errs)} video append(s) failed, first: {errs[0]!r}. The segments are kept in "
-                f"{self.root / STAGING_DIR / 'pending'}; LeRobotDatasetWriter.open() finishes them."
+                f"{self.root / STAGING_DIR / recovery.PENDING_DIR}; LeRobotDatasetWriter.open() finishes them."
             ) from errs[0]
 
     def _write_info_and_stats(self) -> None:
@@ -864,63 +1002,13 @@ class LeRobotDatasetWriter:
         self.info["total_frames"] = self.total_frames
         self.info["total_tasks"] = len(self.tasks)
         self.info["splits"] = F.splits_for(self.total_episodes)
-        F.write_json_atomic(F.stats_path(self.root), stats_to_json(self._ordered_stats(self.stats)))
-        F.write_info(self.root, self.info)
-
-    def _ordered_stats(self, stats: Mapping[str, Stats]) -> dict[str, Stats]:
-        return {k: stats[k] for k in self.features if k in stats}
-
-    def _episode_table(self, n: int, columns: Mapping[str, Any], results: Mapping[str, WorkerResult]) -> pa.Table:
-        arrays = []
-        for fld in self._data_schema:
-            k = fld.name
-            ft = self.features[k]
-            if ft["dtype"] == "image":
-                pngs = results[k].png_frames
-                assert pngs is not None
-                arrays.append(
-                    pa.StructArray.from_arrays(
-                        [pa.array(pngs, pa.binary()), pa.array([F.IMAGE_FRAME_NAME.format(frame_index=i) for i in range(n)], pa.string())],
-                        fields=list(fld.type),
-                    )
-                )
-            elif ft["dtype"] in ("string", "language"):
-                arrays.append(pa.array(columns[k], pa.string()))
-            elif pa.types.is_fixed_size_list(fld.type):
-                values = np.ascontiguousarray(columns[k]).reshape(-1)
-                arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values, fld.type.value_type), fld.type.list_size))
-            elif pa.types.is_list(fld.type):
-                arrays.append(pa.array(np.asarray(columns[k]).tolist(), fld.type))
-            else:
-                arrays.append(pa.array(np.asarray(columns[k]).reshape(n), fld.type))
-        return pa.Table.from_arrays(arrays, schema=self._data_schema)
-
-    def _plan_data(self, ep_table: pa.Table) -> tuple[tuple[int, int], list[pa.Table]]:
-        """Which data file the episode goes to (upstream's size estimate), and that file's row groups."""
-        if self._data_cursor is None:
-            return (0, 0), [ep_table]
-        path = F.data_file_path(self.root, *self._data_cursor)
-        frames = sum(t.num_rows for t in self._data_tables)
-        size_mb = path.stat().st_size / MB if path.exists() else 0.0
-        limit = min(self.data_files_size_in_mb, self.rewrite_limit_mb)
-        if frames > 0 and size_mb + (size_mb / frames) * ep_table.num_rows >= limit:
-            return F.next_chunk_file(*self._data_cursor, self.chunks_size), [ep_table]
-        return self._data_cursor, self._data_tables + [ep_table]
-
-    def _plan_meta(self) -> tuple[tuple[int, int], bool]:
-        if self._meta_cursor is None or self._meta_table is None:
-            return (0, 0), True
-        path = F.episodes_file_path(self.root, *self._meta_cursor)
-        rows = self._meta_table.num_rows
-        size_mb = path.stat().st_size / MB if path.exists() else 0.0
-        limit = min(self.data_files_size_in_mb, self.rewrite_limit_mb)
-        if rows > 0 and size_mb + size_mb / rows >= limit:
-            return F.next_chunk_file(*self._meta_cursor, self.chunks_size), True
-        return self._meta_cursor, False
+        write_stats(self.root, {k: self.stats[k] for k in self.features if k in self.stats}, self.fsync)
+        write_info(self.root, self.info, self.fsync)
 
     # ------------------------------------------------------------------------------------------ closing
     def close(self) -> None:
-        """Stop the workers. An unsaved episode in progress is discarded (with a warning)."""
+        """Stop the workers. An unsaved episode in progress is discarded (with a warning). A new dataset that got
+        no saved episode leaves nothing behind: the folder this writer made is removed again."""
         if self._closed:
             return
         if self._episode_length:
@@ -934,15 +1022,22 @@ class LeRobotDatasetWriter:
         try:
             self.wait_for_videos()
             staging = self.root / STAGING_DIR
-            if not (staging / JOURNAL_NAME).exists() and not any((staging / "pending").glob("*/*.mp4")):
+            if recovery.unfinished_work(self.root) is None:
                 shutil.rmtree(staging, ignore_errors=True)
+            if self._lock_fd is not None and self.total_episodes == 0 and not F.info_path(self.root).exists():
+                self._remove_unused_folder()
         finally:
             self._release_lock()
 
+    def _remove_unused_folder(self) -> None:
+        """Undo _claim_folder for a new dataset that saved nothing (only empty folders are left to remove)."""
+        durable_io.remove_empty_dirs(self.root, keep_root=not self._made_folder)
+        if self.fsync and self.root.parent.exists():
+            durable_io.fsync_dir(self.root.parent)
+
     def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
+        release(self._lock_fd)
+        self._lock_fd = None
 
     def __enter__(self) -> "LeRobotDatasetWriter":
         return self
@@ -960,170 +1055,6 @@ class LeRobotDatasetWriter:
             pass
 
 
-def _lock_dataset(root: Path) -> int:
-    """Exclusive advisory lock (flock) on the dataset folder; the kernel drops it when the process dies."""
-    fd = os.open(str(root), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RuntimeError(f"{root}: the dataset is open in another LeRobotDatasetWriter (this or another process)") from None
-    return fd
-
-
-# ---------------------------------------------------------------------------------------------- recovery
-def _pending_path(root: Path, key: str, episode_index: int) -> Path:
-    return root / STAGING_DIR / "pending" / key / f"episode-{episode_index:06d}.mp4"
-
-
-def place_pending_video(root: Path, job: _PendingVideo, fsync: bool = True) -> None:
-    """Append (or move) a committed episode's segment to its video file. Idempotent: safe to redo after a crash."""
-    seg = _pending_path(root, job.key, job.episode_index)
-    if not seg.exists():
-        return
-    target = F.video_file_path(root, job.key, job.chunk_index, job.file_index)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    have = video_frame_count(target) if target.exists() else 0
-    if have == job.from_frame + job.num_frames:  # appended before an interruption; only the cleanup was lost
-        seg.unlink()
-        return
-    if have != job.from_frame:
-        raise RuntimeError(
-            f"{target}: holds {have} frames, expected {job.from_frame} before appending episode {job.episode_index} "
-            f"({job.num_frames} frames)"
-        )
-    if not target.exists():
-        os.replace(seg, target)
-    else:
-        tmp = _tmp_for(target)
-        try:
-            concat_segment(target, seg, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        seg.unlink()
-    if fsync:
-        F.fsync_dir(target.parent)
-
-
-def complete_pending_videos(root: Path) -> int:
-    """Place every pending segment of a committed episode (in episode order). Returns how many were placed."""
-    root = Path(root)
-    base = root / STAGING_DIR / "pending"
-    segs = sorted(base.glob("*/episode-*.mp4")) if base.exists() else []
-    if not segs:
-        return 0
-    rows = {}
-    for p in F.iter_sorted_files(root, "meta/episodes/*/*.parquet"):
-        for r in pq.read_table(p).to_pylist():
-            rows[int(r["episode_index"])] = r
-    fps = int(F.read_info(root)["fps"])
-    done = 0
-    for seg in sorted(segs, key=lambda p: (p.parent.name, p.name)):
-        key = seg.parent.name
-        ep = int(seg.stem.split("-")[1])
-        r = rows.get(ep)
-        if r is None:  # not committed (a rollback removes these; stay safe anyway)
-            seg.unlink()
-            continue
-        job = _PendingVideo(
-            key, ep, int(r[f"videos/{key}/chunk_index"]), int(r[f"videos/{key}/file_index"]),
-            int(round(float(r[f"videos/{key}/from_timestamp"]) * fps)), int(r["length"]),
-        )
-        place_pending_video(root, job)
-        done += 1
-    log.warning("%s: appended %d pending episode segment(s) to their video files", root, done)
-    return done
-
-
-def _backup_path(root: Path, path: Path) -> Path:
-    return root / STAGING_DIR / "backup" / path.relative_to(root)
-
-
-def _committed_episode_indices(root: Path) -> set[int]:
-    out: set[int] = set()
-    for p in F.iter_sorted_files(root, "meta/episodes/*/*.parquet"):
-        out.update(pq.read_table(p, columns=["episode_index"]).column(0).to_pylist())
-    return out
-
-
-def rollback(root: Path) -> bool:
-    """Undo or finish the save described by the journal. Returns True if a journal was processed."""
-    root = Path(root)
-    jpath = root / STAGING_DIR / JOURNAL_NAME
-    if not jpath.exists():
-        return False
-    journal = json.loads(jpath.read_text())
-    ep = int(journal["episode_index"])
-    committed = ep in _committed_episode_indices(root)
-    if committed:
-        for _, backup in journal["backups"]:
-            (root / backup).unlink(missing_ok=True)
-        log.warning("%s: episode %d was committed before the interruption; rebuilding info.json and stats.json", root, ep)
-    else:
-        for orig, backup in journal["backups"]:
-            if (root / backup).exists():
-                os.replace(root / backup, root / orig)
-        for rel in journal["created"]:
-            (root / rel).unlink(missing_ok=True)
-        log.warning("%s: rolled back the interrupted save of episode %d", root, ep)
-    rebuild_info_and_stats(root)
-    jpath.unlink(missing_ok=True)
-    return True
-
-
-def _remove_temp_files(root: Path) -> None:
-    for sub in ("data", "videos", "meta"):
-        base = root / sub
-        if base.exists():
-            for p in base.rglob(".*.tmp"):
-                p.unlink(missing_ok=True)
-
-
-def recover(root: str | Path) -> bool:
-    """Bring a dataset folder back to its last committed episode. Returns True if anything was repaired."""
-    root = Path(root)
-    _remove_temp_files(root)
-    repaired = rollback(root)
-    repaired = complete_pending_videos(root) > 0 or repaired
-    staging = root / STAGING_DIR
-    if staging.exists():
-        repaired = True
-        log.warning("%s: removing the staging folder of an interrupted episode", root)
-        shutil.rmtree(staging, ignore_errors=True)
-    return repaired
-
-
-def rebuild_info_and_stats(root: Path) -> None:
-    """Recompute info.json counters, video info and stats.json from meta/episodes and tasks.parquet."""
-    info = F.read_info(root)
-    meta_files = F.iter_sorted_files(root, "meta/episodes/*/*.parquet")
-    rows: list[dict[str, Any]] = []
-    for p in meta_files:
-        rows += pq.read_table(p).to_pylist()
-    tasks = read_tasks_parquet(F.tasks_path(root))
-    info["total_episodes"] = len(rows)
-    info["total_frames"] = int(rows[-1]["dataset_to_index"]) if rows else 0
-    info["total_tasks"] = len(tasks)
-    info["splits"] = F.splits_for(len(rows)) if rows else {}
-    features = info["features"]
-    if rows:
-        for k, ft in features.items():
-            if ft["dtype"] == "video" and not ft.get("info"):
-                first = F.video_file_path(root, k, int(rows[0][f"videos/{k}/chunk_index"]), int(rows[0][f"videos/{k}/file_index"]))
-                if not first.exists():
-                    first = _pending_path(root, k, 0)
-                vinfo = probe_video_info(first)
-                vinfo.update(VideoEncoderConfig.from_video_info(vinfo).info_fields())
-                ft["info"] = vinfo
-        stats = aggregate_stats([unflatten_episode_stats(r) for r in rows])
-        F.write_json_atomic(F.stats_path(root), stats_to_json({k: stats[k] for k in features if k in stats}))
-    else:
-        F.stats_path(root).unlink(missing_ok=True)
-    F.write_info(root, info)
-
-
 __all__ = [
     "EpisodeSaveError",
     "EpisodeSummary",
@@ -1131,8 +1062,6 @@ __all__ = [
     "LeRobotDatasetWriter",
     "VideoEncoderConfig",
     "EncoderError",
-    "read_tasks_parquet",
     "recover",
     "rebuild_info_and_stats",
-    "write_tasks_parquet",
 ]

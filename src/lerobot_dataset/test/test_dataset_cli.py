@@ -21,7 +21,7 @@ from oracle import synthetic_episodes as syn  # noqa: E402
 
 from lerobot_dataset import cli as dataset_cli  # noqa: E402
 from lerobot_dataset.format import read_info  # noqa: E402
-from lerobot_dataset.tools_meta import read_tasks  # noqa: E402
+from lerobot_dataset.source_dataset import read_tasks  # noqa: E402
 
 
 @pytest.fixture(scope="module")

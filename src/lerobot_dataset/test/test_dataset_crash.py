@@ -21,7 +21,7 @@ import pytest
 
 from lerobot_dataset import LeRobotDatasetWriter
 from lerobot_dataset import format as F
-from lerobot_dataset import writer as writer_mod
+from lerobot_dataset import recovery as recovery_mod
 from lerobot_dataset.writer import EpisodeSaveError
 
 FPS = 30
@@ -259,12 +259,18 @@ def test_sigkill_mid_episode_loses_only_that_episode(tmp_path):
 
 
 def test_sigkill_mid_first_episode(tmp_path):
+    """No episode was ever saved: there is no dataset (no meta/info.json), only the interrupted episode's staging
+    folder, and a new writer reuses the folder."""
     root = tmp_path / "ds"
     rc, _ = run_child(tmp_path, root, "mid_episode", 0, wait_for=lambda ls: "RECORDING" in ls)
     assert rc == -signal.SIGKILL
-    LeRobotDatasetWriter.open(root).close()
-    verify_dataset(root, 0)
-    append_and_verify(root, 0)
+    assert [p.name for p in root.iterdir()] == [".staging"]
+    with LeRobotDatasetWriter.create(root, FPS, FEATURES) as w:
+        _record(w, 0)
+        w.save_episode()
+    assert not (root / ".staging").exists()
+    verify_dataset(root, 1)
+    append_and_verify(root, 1)
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.013, 0.031, 0.057])
@@ -330,20 +336,20 @@ def test_disk_full_in_real_writes(tmp_path, monkeypatch):
         monkeypatch.setattr(pq.ParquetWriter, "write_table", real_write_table)
         verify_dataset(root, 1)
 
-        real_concat = writer_mod.concat_segment
+        real_concat = recovery_mod.concat_segment
 
         def concat_then_fail(target, segment, tmp):
             real_concat(target, segment, tmp)  # the temp file is really written, then the disk "fills up"
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(writer_mod, "concat_segment", concat_then_fail)
+        monkeypatch.setattr(recovery_mod, "concat_segment", concat_then_fail)
         _record(w, 1)
         assert w.save_episode().episode_index == 1  # committed; the video append runs in the background
         with pytest.raises(EpisodeSaveError, match="video append.*No space left"):
             w.wait_for_videos()
         assert w.videos_pending == 2  # both cameras' segments kept
         assert not list(root.rglob(".*.tmp"))
-        monkeypatch.setattr(writer_mod, "concat_segment", real_concat)  # space is back
+        monkeypatch.setattr(recovery_mod, "concat_segment", real_concat)  # space is back
         w.wait_for_videos()  # retried
         assert w.videos_pending == 0
         verify_dataset(root, 2)
@@ -360,7 +366,7 @@ def test_failed_video_append_is_finished_by_open(tmp_path, monkeypatch):
         _record(w, ep)
         w.save_episode()
     w.wait_for_videos()
-    monkeypatch.setattr(writer_mod, "concat_segment", _enospc)
+    monkeypatch.setattr(recovery_mod, "concat_segment", _enospc)
     _record(w, 2)
     w.save_episode()
     with pytest.raises(EpisodeSaveError, match="pending"):

@@ -21,7 +21,7 @@ from oracle import synthetic_episodes as syn  # noqa: E402
 
 from lerobot_dataset import tools  # noqa: E402
 from lerobot_dataset.format import read_info  # noqa: E402
-from lerobot_dataset.tools_meta import DatasetToolError, load_source, read_tasks  # noqa: E402
+from lerobot_dataset.source_dataset import DatasetToolError, load_source, read_tasks  # noqa: E402
 from lerobot_dataset.validate import validate_dataset  # noqa: E402
 
 
@@ -298,12 +298,13 @@ def test_fractions_to_episodes():
     }
     # Rounding remainder goes to the last split when the fractions sum to 1.
     assert tools.fractions_to_episodes(7, {"a": 0.5, "b": 0.5}) == {"a": [0, 1, 2], "b": [3, 4, 5, 6]}
-    # Otherwise each split gets int(total * fraction).
-    assert tools.fractions_to_episodes(10, {"a": 0.3, "b": 0.3}) == {"a": [0, 1, 2], "b": [3, 4, 5]}
+    # Fractions that leave episodes in no split are refused (issue 15 item 14), naming how many.
+    with pytest.raises(DatasetToolError, match="sum to 0.6, which would leave 4 of 10 episodes in no split"):
+        tools.fractions_to_episodes(10, {"a": 0.3, "b": 0.3})
     with pytest.raises(DatasetToolError, match="sum to 1.2"):
         tools.fractions_to_episodes(10, {"a": 0.6, "b": 0.6})
     with pytest.raises(DatasetToolError, match=r"\['b'\] would get no episode"):
-        tools.fractions_to_episodes(3, {"a": 0.5, "b": 0.1})
+        tools.fractions_to_episodes(3, {"a": 0.5, "b": 0.1, "c": 0.4})
 
 
 def test_split_errors(src_a, tmp_path):
@@ -422,8 +423,13 @@ def test_tools_accept_upstream_written_dataset(tmp_path):
 def test_empty_dataset_summary_and_errors(tmp_path):
     from lerobot_dataset.writer import LeRobotDatasetWriter
 
+    from lerobot_dataset.format import normalize_features
+    from lerobot_dataset.meta_info import make_info, write_info
+
     root = tmp_path / "empty"
     LeRobotDatasetWriter.create(root, fps=30, features=syn.features(), fsync=False).close()
+    assert not root.exists()  # a writer that saved no episode leaves nothing behind
+    write_info(root, make_info(30, normalize_features(syn.features())))  # an empty dataset as upstream's create() leaves it
     s = tools.dataset_summary(root)
     assert s["total_episodes"] == 0 and s["total_frames"] == 0 and s["episode_length"] is None
     with pytest.raises(DatasetToolError, match=r"unknown episode index \[0\] .* it has no episodes"):

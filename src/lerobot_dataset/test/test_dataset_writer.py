@@ -317,7 +317,8 @@ def test_validation_errors_name_feature_expected_received(tmp_path):
 
 def test_create_errors(tmp_path):
     feats = features(cams=("front",), image_cams=())
-    LeRobotDatasetWriter.create(tmp_path / "ds", FPS, feats).close()
+    with LeRobotDatasetWriter.create(tmp_path / "ds", FPS, feats) as w:
+        record(w, 0, 2, "t", feats, np.random.default_rng(0))
     with pytest.raises(FileExistsError):
         LeRobotDatasetWriter.create(tmp_path / "ds", FPS, feats)
     with pytest.raises(ValueError, match="use_videos=False"):
@@ -326,9 +327,11 @@ def test_create_errors(tmp_path):
         LeRobotDatasetWriter.create(tmp_path / "c", FPS, {"a/b": {"dtype": "float32", "shape": (1,)}})
     with pytest.raises(ValueError, match="fps"):
         LeRobotDatasetWriter.create(tmp_path / "d", 0, feats)
-    w = LeRobotDatasetWriter.create(tmp_path / "e", FPS, features(cams=(), image_cams=()), use_videos=False)
+    feats_e = features(cams=(), image_cams=())
+    w = LeRobotDatasetWriter.create(tmp_path / "e", FPS, feats_e, use_videos=False)
     with pytest.raises(ValueError, match="no frames"):
         w.save_episode()
+    record(w, 0, 2, "t", feats_e, np.random.default_rng(0))
     w.close()
     assert json.loads((tmp_path / "e/meta/info.json").read_text())["video_path"] is None
 
@@ -540,6 +543,7 @@ def test_one_writer_per_dataset(tmp_path):
     feats = features(cams=(), image_cams=())
     root = tmp_path / "ds"
     w = LeRobotDatasetWriter.create(root, FPS, feats, use_videos=False)
+    record(w, 0, 2, "t", feats, np.random.default_rng(0))
     with pytest.raises(RuntimeError, match="open in another LeRobotDatasetWriter"):
         LeRobotDatasetWriter.open(root)
     w.close()
