@@ -280,16 +280,17 @@ def parse_flag_value(annotation: Any, text: str, flag: str, program: str = PROGR
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
             raise CliError(f"{program}: --{flag} must be true or false, got {text!r}")
         raw = lowered in ("true", "1", "yes")
+    elif base in (int, float):
+        try:
+            raw = int(text) if base is int else float(text)
+        except ValueError:
+            kind = "an integer" if base is int else "a number"
+            raise CliError(f"{program}: --{flag} must be {kind}, got {text!r}") from None
     else:
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError:
             raise CliError(f"{program}: --{flag}: cannot read {text!r} (lists as [1, 2], mappings as {{a: 1}})") from None
-        if base is float and isinstance(raw, str):  # YAML 1.1 reads 1e-4 as a string
-            try:
-                raw = float(raw)
-            except ValueError:
-                pass
     try:
         return decode_value(annotation, raw, program, f"--{flag}")
     except ConfigError as exc:
