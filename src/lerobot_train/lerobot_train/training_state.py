@@ -219,6 +219,10 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, save_dir: Path) -> No
         if missing:
             raise TrainingStateError(f"{groups_file}: group {i} lacks {missing}: it was written by another optimizer "
                                      f"type than the one being resumed ({type(optimizer).__name__})")
+        if saved.get("decoupled_weight_decay", now.get("decoupled_weight_decay")) != now.get("decoupled_weight_decay"):
+            written = "AdamW" if saved["decoupled_weight_decay"] else "Adam"
+            raise TrainingStateError(f"{groups_file}: written by {written}, but the run being resumed uses "
+                                     f"{type(optimizer).__name__} (set --optimizer.type to the checkpoint's)")
         group = {k: (tuple(saved[k]) if isinstance(v, tuple) else saved[k]) for k, v in now.items()
                  if k not in _IMPLEMENTATION_KEYS}
         groups.append({**now, **group})
