@@ -1,0 +1,1 @@
+"""flow_chunk: our small flow-matching action-chunk policy with real-time-chunking guidance."""
