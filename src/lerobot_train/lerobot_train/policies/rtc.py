@@ -27,13 +27,14 @@ grad for the one step itself), never under ``torch.inference_mode()``, whose ten
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from lerobot_train.configs.types import RTCAttentionSchedule
 
 __all__ = [
     "RTCAttentionSchedule",
@@ -45,15 +46,11 @@ __all__ = [
 ]
 
 
-class RTCAttentionSchedule(str, enum.Enum):
-    """How strongly each row of the new chunk is pulled towards the previous chunk's left-over rows.
-
-    Values are upstream's strings (``configs/types.py:RTCAttentionSchedule``), so configs cross unchanged."""
-
-    ZEROS = "ZEROS"  # hard mask: only the rows executed during inference (the delay) are frozen
-    ONES = "ONES"  # every row up to execution_horizon is frozen
-    LINEAR = "LINEAR"  # frozen delay rows, then a linear ramp down to 0 at execution_horizon
-    EXP = "EXP"  # as LINEAR, with the ramp bent by w * (e^w - 1) / (e - 1) (the paper's choice)
+# RTCAttentionSchedule (upstream's enum, its values are the config strings) shapes the soft mask:
+#   ZEROS  hard mask: only the rows executed during inference (the delay) are frozen
+#   ONES   every row up to execution_horizon is frozen
+#   LINEAR frozen delay rows, then a linear ramp down to 0 at execution_horizon
+#   EXP    as LINEAR, with the ramp bent by w * (e^w - 1) / (e - 1) (the paper's choice)
 
 
 @dataclass
