@@ -69,8 +69,13 @@ def tiny_dataset() -> Path:
 
 
 def train_flags(output_dir: Path, *extra: str, steps: int = 6, save_freq: int = 3) -> list[str]:
-    return [f"--dataset.root={tiny_dataset()}", *TINY_ACT_FLAGS, f"--steps={steps}", f"--save_freq={save_freq}",
-            "--batch_size=4", "--num_workers=0", "--log_freq=1", f"--output_dir={output_dir}", "--seed=7", *extra]
+    """The tiny run's flags; `extra` flags replace defaults of the same name."""
+    flags = [f"--dataset.root={tiny_dataset()}", *TINY_ACT_FLAGS, f"--steps={steps}", f"--save_freq={save_freq}",
+             "--batch_size=4", "--num_workers=0", "--log_freq=1", f"--output_dir={output_dir}", "--seed=7", *extra]
+    merged: dict[str, str] = {}
+    for flag in flags:
+        merged[flag.split("=", 1)[0]] = flag
+    return list(merged.values())
 
 
 def run_train_in_process(argv: list[str]) -> Path | None:
