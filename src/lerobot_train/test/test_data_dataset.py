@@ -17,7 +17,7 @@ from oracle import synthetic_episodes as syn  # noqa: E402
 
 from lerobot_dataset.reader import LeRobotDatasetReader  # noqa: E402
 from lerobot_train.data.augment import ImageTransformConfig, ImageTransforms, ImageTransformsConfig  # noqa: E402
-from lerobot_train.data.dataset import TrainingDataset, cameras_to_float  # noqa: E402
+from lerobot_train.data.dataset import TrainingDataset, cameras_to_float, with_imagenet_stats  # noqa: E402
 from lerobot_train.data.sampler import EpisodeAwareSampler  # noqa: E402
 
 EP_START = np.cumsum([0] + syn.EPISODE_LENGTHS)[:-1]
@@ -164,3 +164,13 @@ def test_dataloader_workers_give_the_same_batches(root, windows, context):
         for key, value in b.items():
             if isinstance(value, torch.Tensor):
                 assert torch.equal(a[key], value), f"batch {i} '{key}' ({context})"
+
+
+def test_imagenet_stats_replace_camera_mean_and_std_only(root):
+    ds = TrainingDataset(root)
+    stats = with_imagenet_stats(ds.meta.stats, ds.meta.camera_keys)
+    for key in ds.meta.camera_keys:
+        assert stats[key]["mean"].shape == (3, 1, 1) and float(stats[key]["std"][2, 0, 0]) == pytest.approx(0.225)
+        assert np.array_equal(stats[key]["max"], ds.meta.stats[key]["max"])
+    assert np.array_equal(stats["action"]["mean"], ds.meta.stats["action"]["mean"])
+    assert not np.array_equal(ds.meta.stats[syn.IMAGE_KEY]["mean"], stats[syn.IMAGE_KEY]["mean"]), "a copy"

@@ -124,6 +124,24 @@ def _merged_stats(readers: Sequence[LeRobotDatasetReader]) -> dict[str, dict[str
     return aggregate_stats(per_dataset)
 
 
+# Upstream's `dataset.use_imagenet_stats` (default True): camera stats replaced by ImageNet's, shape (C, 1, 1).
+IMAGENET_STATS = {
+    "mean": [[[0.485]], [[0.456]], [[0.406]]],
+    "std": [[[0.229]], [[0.224]], [[0.225]]],
+}
+
+
+def with_imagenet_stats(stats: Mapping[str, Mapping[str, np.ndarray]], camera_keys: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+    """A copy of `stats` whose cameras' mean/std are ImageNet's (for pretrained vision backbones), as upstream's
+    make_dataset does with use_imagenet_stats; other stats (min, max, quantiles, count) are kept."""
+    out = {k: dict(v) for k, v in stats.items()}
+    for key in camera_keys:
+        per = out.setdefault(key, {})
+        for name, value in IMAGENET_STATS.items():
+            per[name] = np.asarray(value, dtype=np.float32)
+    return out
+
+
 def cameras_to_float(batch: Mapping[str, Any], camera_keys: Sequence[str] | None = None) -> dict[str, Any]:
     """A copy of `batch` whose uint8 camera tensors are float32 in [0, 1] (`x / 255`, as upstream).
 

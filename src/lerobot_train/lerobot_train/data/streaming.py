@@ -23,6 +23,10 @@ Every consumer (one per rank x DataLoader worker) works through its own share of
    (and the next `prefetch_episodes`) episodes are downloaded in the background into a per-consumer cache,
    reference-counted by the episodes that use them and deleted when none does.
 
+Data parallelism: each rank's share differs from the others' by less than one episode, so ranks may deliver
+a different number of batches per epoch; train for a number of steps (iterate_epochs never ends) rather than
+"one epoch per rank", so DDP ranks never wait for each other at an epoch end.
+
 Items are the same as `TrainingDataset`'s (uint8 cameras unless `image_transforms` are set; use
 `dataset.cameras_to_float` on batches). Epochs: call `set_epoch(e)` before iterating a DataLoader over this
 dataset (workers receive a copy of the dataset when the iteration starts, so use `persistent_workers=False`);
