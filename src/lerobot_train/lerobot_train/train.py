@@ -44,6 +44,9 @@ from lerobot_train.train_config import CliError, TrainPipelineConfig, help_text,
 
 log = logging.getLogger("lerobot_train.train")
 
+# Set to a folder to record which frames each process trains on (rank<r>.jsonl: {"step", "micro", "index"}):
+# a debugging aid for data parallelism and resume, off by default.
+SAMPLE_LOG_ENV = "LEROBOT_TRAIN_SAMPLE_LOG"
 # ImageNet normalisation of cameras (upstream's IMAGENET_STATS), used with --dataset.use_imagenet_stats
 IMAGENET_STATS = {"mean": [[[0.485]], [[0.456]], [[0.406]]], "std": [[[0.229]], [[0.224]], [[0.225]]]}
 
@@ -208,6 +211,7 @@ class Run:
     monitor: Any = None
     robot_interface: dict[str, Any] | None = None
     eval_envs: list[Any] = field(default_factory=list)
+    sample_log: Path | None = None
 
 
 def _load_robot_interface(cfg: TrainPipelineConfig) -> dict[str, Any] | None:
@@ -335,6 +339,9 @@ def build_run(cfg: TrainPipelineConfig) -> Run:
     run = Run(cfg=cfg, ctx=ctx, dataset=dataset, policy=policy, model=model, preprocessor=pre, postprocessor=post,
               optimizer=optimizer, scheduler=scheduler, sampler=sampler, loader=loader, ema=ema, scaler=scaler,
               autocast_dtype=autocast_dtype, robot_interface=_load_robot_interface(cfg))
+    if os.environ.get(SAMPLE_LOG_ENV):
+        run.sample_log = Path(os.environ[SAMPLE_LOG_ENV]) / f"rank{ctx.rank}.jsonl"
+        run.sample_log.parent.mkdir(parents=True, exist_ok=True)
     if cfg.resume:
         _resume_training_state(run)
     if ctx.is_main and cfg.env is not None and cfg.eval_freq > 0:
@@ -355,7 +362,14 @@ def prepare_batch(run: Run, batch: dict[str, Any]) -> dict[str, Any]:
     return run.preprocessor(cameras_to_float(moved, run.dataset.meta.camera_keys))
 
 
-def train_step(run: Run, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
+def _log_samples(run: Run, step: int, micro: int, batch: dict[str, Any]) -> None:
+    import json
+
+    with open(run.sample_log, "a") as f:
+        f.write(json.dumps({"step": step, "micro": micro, "index": batch["index"].tolist()}) + "\n")
+
+
+def train_step(run: Run, batches: Iterator[dict[str, Any]], step: int) -> dict[str, float]:
     """One optimizer update over `gradient_accumulation_steps` micro-batches; returns this update's metrics."""
     from lerobot_train.optim import clip_grad_norm, current_lr, trainable_parameters
 
@@ -370,6 +384,8 @@ def train_step(run: Run, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
         t0 = time.perf_counter()
         raw = next(batches)
         t1 = time.perf_counter()
+        if run.sample_log is not None:
+            _log_samples(run, step, micro, raw)
         batch = prepare_batch(run, raw)
         t2 = time.perf_counter()
         # DDP: all-reduce the gradients once per update, on the last micro-batch
@@ -524,7 +540,7 @@ def run_training(cfg: TrainPipelineConfig) -> Path | None:
                                           else f"{cfg.job_name} ({cfg.policy.type})")
         batches = endless_batches(run.loader)
         for step in range(run.start_step + 1, cfg.steps + 1):
-            metrics = train_step(run, batches)
+            metrics = train_step(run, batches, step)
             if run.monitor is not None:
                 run.monitor.record_update(metrics)
                 if cfg.is_log_step(step):
