@@ -45,6 +45,7 @@ class PolicyRunner:
         self.postprocessor = postprocessor
         self.device = torch.device(device)
         self.autocast_dtype = autocast_dtype
+        self._checked = False
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, use_amp: bool | None = None,
@@ -70,8 +71,25 @@ class PolicyRunner:
             if callable(reset):
                 reset()
 
+    def check_inputs(self, batch: dict[str, Any]) -> None:
+        """Every input the policy was trained on is in the batch with the trained shape (an env whose camera size
+        or state differs from the dataset's would otherwise run and fail silently)."""
+        features = getattr(getattr(self.policy, "config", None), "input_features", None) or {}
+        for key, feature in features.items():
+            if key not in batch:
+                raise EnvError(f"the policy needs {key!r}, the environment provides "
+                               f"{sorted(k for k in batch if k != 'task')}")
+            got = tuple(np.shape(batch[key])[1:])
+            if got != tuple(feature.shape):
+                raise EnvError(f"{key}: the environment gives shape {got}, the policy was trained on "
+                               f"{tuple(feature.shape)} (for so101_reach set --env.image_height/--env.image_width "
+                               f"to the dataset's camera size)")
+
     @torch.no_grad()
     def select_action(self, batch: dict[str, Any]) -> np.ndarray:
+        if not self._checked:
+            self.check_inputs(batch)
+            self._checked = True
         tensors = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()}
         processed = self.preprocessor(tensors)
         autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None
@@ -125,7 +143,7 @@ def _write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     return path
 
 
-def rollout_batch(envs: Sequence[Any], runner: PolicyRunner, seeds: Sequence[int | None], task: str,
+def rollout_batch(envs: Sequence[Any], runner: Any, seeds: Sequence[int | None], task: str,
                   max_steps: int, render: Sequence[bool]) -> tuple[list[dict[str, Any]], list[list[np.ndarray]]]:
     """Run one episode in each env together; return per-env stats and the rendered frames of envs to render."""
     observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)]
@@ -154,18 +172,23 @@ def rollout_batch(envs: Sequence[Any], runner: PolicyRunner, seeds: Sequence[int
     return stats, frames
 
 
-def evaluate(env_config: EnvConfig, runner: PolicyRunner, n_episodes: int, batch_size: int,
+def evaluate(env_config: EnvConfig, runner: Any, n_episodes: int, batch_size: int,
              start_seed: int | None = 0, videos_dir: Path | None = None, max_episodes_rendered: int = 0,
              envs: Sequence[Any] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Roll out `n_episodes` (in batches of `batch_size` envs) and aggregate upstream's eval metrics."""
+    """Roll out `n_episodes` (in batches of `batch_size` envs) and aggregate upstream's eval metrics.
+
+    `runner` is a PolicyRunner or anything with `reset()` and `select_action(batch) -> (B, action_dim)` array.
+    """
     from tqdm import tqdm
 
     envs = list(envs) if envs is not None else make_envs(env_config, batch_size)
     task = env_task(envs[0], env_config)
     outcomes: list[EpisodeOutcome] = []
     started = time.perf_counter()
-    policy_was_training = runner.policy.training
-    runner.policy.eval()
+    policy = getattr(runner, "policy", None)  # a scripted controller has no torch module
+    policy_was_training = bool(getattr(policy, "training", False))
+    if policy is not None:
+        policy.eval()
     try:
         with tqdm(total=n_episodes, desc="Evaluating", unit="episode", disable=not progress, leave=False) as bar:
             while len(outcomes) < n_episodes:
@@ -183,7 +206,7 @@ def evaluate(env_config: EnvConfig, runner: PolicyRunner, n_episodes: int, batch
                 bar.update(k)
     finally:
         if policy_was_training:
-            runner.policy.train()
+            policy.train()
     elapsed = time.perf_counter() - started
     overall = {
         "avg_sum_reward": float(np.mean([o.sum_reward for o in outcomes])),
