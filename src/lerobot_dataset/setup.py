@@ -15,7 +15,9 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
     ],
-    install_requires=["numpy", "pyarrow", "av", "packaging"],
+    # Everything the writer, reader, validator and tools need; OpenCV only for image (PNG) features, torch only for
+    # the reader's output="torch", huggingface_hub only for push/pull.
+    install_requires=["numpy", "pyarrow", "av", "pandas", "packaging", "tqdm"],
     extras_require={
         "torch": ["torch"],
         "images": ["opencv-python-headless"],
