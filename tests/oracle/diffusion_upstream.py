@@ -1,13 +1,17 @@
 """Make and run UPSTREAM lerobot 0.4.4 Diffusion policies (run with the .venv-oracle python).
 
-    python tests/oracle/diffusion_upstream.py make CONFIG.json SEED OUT_DIR
-        Build `DiffusionPolicy(DiffusionConfig(**CONFIG))` with torch seeded by SEED and save_pretrained it.
+    python tests/oracle/diffusion_upstream.py make CONFIG.json SEED OUT_DIR [STATS.npz]
+        Build `DiffusionPolicy(DiffusionConfig(**CONFIG))` with torch seeded by SEED and save_pretrained it; with
+        STATS.npz ("<feature>|<stat>" arrays) also the processors `make_pre_post_processors(config, stats)` builds.
     python tests/oracle/diffusion_upstream.py run CKPT_DIR INPUTS.npz OUT.npz
         Load CKPT_DIR with `DiffusionPolicy.from_pretrained` and compute, on normalised inputs:
         - `chunk`: `diffusion.generate_actions(history, noise)` after torch.manual_seed(inputs["seed"]), history =
           `state` (B, S, D) and `images` (B, S, N, C, H, W) (absent without cameras);
         - `select_actions`: `select_action` over the ticks `tick_state` (T, B, D) / `tick_images` (T, B, N, C, H, W)
           after reset() and torch.manual_seed(seed + 1);
+        - `dataset_chunk` (when INPUTS has `raw_state` (B, D) / `raw_images` (B, N, C, H, W) in dataset units and
+          the checkpoint has processors): pre-processor -> history (copy-padded, as select_action fills it) ->
+          `predict_action_chunk` after torch.manual_seed(seed + 3) -> post-processor;
         - `missing_keys` / `unexpected_keys`: state-dict keys the file lacks / the model lacks ([""] if none);
         - `loss` and `grad|<param name>`: train-mode `forward` on `state`, the per-camera images, `action`,
           `action_is_pad`, after torch.manual_seed(seed + 2).
@@ -27,9 +31,14 @@ import torch  # noqa: E402
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature  # noqa: E402
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig  # noqa: E402
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy  # noqa: E402
+from lerobot.policies.factory import make_pre_post_processors  # noqa: E402
+from lerobot.policies.utils import populate_queues  # noqa: E402
+
+# Tiny models: one thread is far faster than two on a busy shared machine (and the test process does the same).
+torch.set_num_threads(1)
 
 
-def make(config_file: str, seed: str, out_dir: str) -> None:
+def make(config_file: str, seed: str, out_dir: str, stats_file: str | None = None) -> None:
     spec = json.loads(Path(config_file).read_text())
     spec["input_features"] = {k: PolicyFeature(FeatureType(v["type"]), tuple(v["shape"]))
                               for k, v in spec["input_features"].items()}
@@ -52,6 +61,15 @@ def make(config_file: str, seed: str, out_dir: str) -> None:
                 module.running_mean.copy_(torch.randn_like(module.running_mean) * 0.1)
                 module.running_var.copy_(torch.rand_like(module.running_var) * 0.5 + 0.75)
     policy.save_pretrained(Path(out_dir))
+    if stats_file:
+        data = np.load(stats_file)
+        stats: dict = {}
+        for name in data.files:
+            key, stat = name.split("|")
+            stats.setdefault(key, {})[stat] = torch.from_numpy(data[name])
+        pre, post = make_pre_post_processors(policy.config, dataset_stats=stats)
+        pre.save_pretrained(Path(out_dir))
+        post.save_pretrained(Path(out_dir))
 
 
 def run(ckpt_dir: str, inputs_file: str, out_file: str) -> None:
@@ -76,6 +94,22 @@ def run(ckpt_dir: str, inputs_file: str, out_file: str) -> None:
     torch.manual_seed(seed)
     with torch.no_grad():
         out["chunk"] = policy.diffusion.generate_actions(history, noise=torch.from_numpy(inputs["noise"])).numpy()
+
+    if "raw_state" in inputs.files and (Path(ckpt_dir) / "policy_preprocessor.json").exists():
+        pre, post = make_pre_post_processors(config, pretrained_path=ckpt_dir,
+                                             preprocessor_overrides={"device_processor": {"device": "cpu"}})
+        observation = {"observation.state": torch.from_numpy(inputs["raw_state"])}
+        for i, key in enumerate(camera_keys):
+            observation[key] = torch.from_numpy(inputs["raw_images"][:, i])
+        with torch.no_grad():
+            batch = dict(pre(observation))
+            batch.pop("action", None)  # the pipeline's empty action slot (select_action pops it too)
+            if camera_keys:
+                batch["observation.images"] = torch.stack([batch[k] for k in camera_keys], dim=-4)
+            policy.reset()
+            populate_queues(policy._queues, batch)
+            torch.manual_seed(seed + 3)
+            out["dataset_chunk"] = post(policy.predict_action_chunk(batch)).numpy()
 
     policy.reset()
     torch.manual_seed(seed + 1)

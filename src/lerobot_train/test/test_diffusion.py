@@ -4,14 +4,25 @@ gradient checkpointing, errors."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from lerobot_train.configs.json_codec import ConfigError
-from lerobot_train.policies.config import PreTrainedConfig
-from lerobot_train.policies.diffusion.configuration_diffusion import DiffusionConfig
-from lerobot_train.policies.diffusion.modeling_diffusion import DiffusionPolicy
+sys.path.insert(0, str(Path(__file__).parent))
+import flow_chunk_testlib as fl  # noqa: E402  (one_torch_thread)
+
+from lerobot_train.configs.json_codec import ConfigError  # noqa: E402
+from lerobot_train.policies.config import PreTrainedConfig  # noqa: E402
+from lerobot_train.policies.diffusion.configuration_diffusion import DiffusionConfig  # noqa: E402
+from lerobot_train.policies.diffusion.modeling_diffusion import DiffusionPolicy  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with fl.one_torch_thread():
+        yield
 
 # An environment-state input instead of a camera keeps these tests free of ResNets (the oracle tests cover cameras).
 FEATURES = {

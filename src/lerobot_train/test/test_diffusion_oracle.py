@@ -9,15 +9,26 @@ epsilon prediction, random crop (0.4.x) and BatchNorm, one encoder per camera, D
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lerobot_train.policies.diffusion.configuration_diffusion import DiffusionConfig
-from lerobot_train.policies.diffusion.modeling_diffusion import DiffusionPolicy
+sys.path.insert(0, str(Path(__file__).parent))
+import flow_chunk_testlib as fl  # noqa: E402  (one_torch_thread)
+
+from lerobot_train.policies.diffusion.configuration_diffusion import DiffusionConfig  # noqa: E402
+from lerobot_train.policies.diffusion.modeling_diffusion import DiffusionPolicy  # noqa: E402
 
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with fl.one_torch_thread():
+        yield
 
 CAMERAS = ["observation.images.front", "observation.images.wrist"]
 STATE_DIM, ACTION_DIM, IMAGE = 4, 3, (3, 40, 48)
@@ -52,7 +63,25 @@ def make_inputs(config: DiffusionConfig, seed: int) -> dict[str, np.ndarray]:
         "tick_images": rng.normal(0, 1, (ticks, batch, len(CAMERAS), *IMAGE)).astype(np.float32),
         "action": rng.uniform(-1, 1, (batch, config.horizon, ACTION_DIM)).astype(np.float32),
         "action_is_pad": pad,
+        # dataset units: joint state in degrees, images in [0, 1]
+        "raw_state": rng.normal(10.0, 25.0, (batch, STATE_DIM)).astype(np.float32),
+        "raw_images": rng.uniform(0, 1, (batch, len(CAMERAS), *IMAGE)).astype(np.float32),
     }
+
+
+def dataset_stats(seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """MIN_MAX state/action statistics in degrees and MEAN_STD camera statistics (upstream's Diffusion defaults)."""
+    rng = np.random.default_rng(seed)
+    stats = {}
+    for key, dim in (("observation.state", STATE_DIM), ("action", ACTION_DIM)):
+        low = rng.uniform(-90, -10, dim).astype(np.float32)
+        stats[key] = {"min": low, "max": low + rng.uniform(40, 150, dim).astype(np.float32),
+                      "mean": np.zeros(dim, np.float32), "std": np.ones(dim, np.float32)}
+    for cam in CAMERAS:
+        stats[cam] = {"mean": rng.uniform(0.3, 0.6, (3, 1, 1)).astype(np.float32),
+                      "std": rng.uniform(0.1, 0.3, (3, 1, 1)).astype(np.float32),
+                      "min": np.zeros((3, 1, 1), np.float32), "max": np.ones((3, 1, 1), np.float32)}
+    return stats
 
 
 def run_ours(policy: DiffusionPolicy, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -105,7 +134,9 @@ def test_upstream_checkpoint_loads_here_with_equal_outputs(tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(GROUP_NORM_GENERATION))
     checkpoint = tmp_path / "upstream_ckpt"
-    oracle_env.run_oracle("diffusion_upstream.py", "make", str(spec), "3", str(checkpoint))
+    stats_file = tmp_path / "stats.npz"
+    np.savez(stats_file, **{f"{k}|{s}": v for k, per in dataset_stats(7).items() for s, v in per.items()})
+    oracle_env.run_oracle("diffusion_upstream.py", "make", str(spec), "3", str(checkpoint), str(stats_file))
 
     policy = DiffusionPolicy.from_pretrained(checkpoint, strict=True)
     assert policy.load_report.missing_keys == [] and policy.load_report.unexpected_keys == []
@@ -114,7 +145,19 @@ def test_upstream_checkpoint_loads_here_with_equal_outputs(tmp_path):
     np.savez(tmp_path / "inputs.npz", **inputs)
     oracle_env.run_oracle("diffusion_upstream.py", "run", str(checkpoint), str(tmp_path / "inputs.npz"),
                           str(tmp_path / "out.npz"))
-    assert_same_results(run_ours(policy, inputs), np.load(tmp_path / "out.npz"))
+    upstream = np.load(tmp_path / "out.npz")
+    assert_same_results(run_ours(policy, inputs), upstream)
+
+    # Through the public API with the checkpoint's own processors, in dataset units.
+    from lerobot_train import load_policy
+
+    loaded = load_policy(checkpoint)
+    observation = {"observation.state": inputs["raw_state"]}
+    observation.update({k: inputs["raw_images"][:, i] for i, k in enumerate(CAMERAS)})
+    torch.manual_seed(int(inputs["seed"]) + 3)
+    chunk = loaded.predict_action_chunk(observation)
+    assert chunk.shape == upstream["dataset_chunk"].shape == (2, 8, ACTION_DIM)
+    np.testing.assert_allclose(chunk, upstream["dataset_chunk"], atol=1e-4, rtol=0)
 
 
 def test_checkpoint_saved_here_loads_in_upstream_with_equal_outputs(tmp_path):

@@ -179,3 +179,35 @@ def test_flow_chunk_learns_to_reach_the_square_it_sees():
         assert np.corrcoef(chunk[:, -1, axis].numpy(), held_out.target[:, axis].numpy())[0, 1] > 0.9
     # the chunk starts near the current state (the first row is 1/CHUNK of the way)
     assert (chunk[:, 0] - held_out.actions[:, 0]).abs().mean().item() < 0.3 * chance_error
+
+
+def test_load_policy_runs_a_saved_checkpoint_in_dataset_units_with_rtc(tmp_path):
+    """Saved with its processors (MEAN_STD state/actions in degrees), loaded through load_policy: chunks come back in
+    dataset units, and an RTC prefix given in dataset units is honoured (normalised on the way in)."""
+    from lerobot_train import load_policy
+    from lerobot_train.policies.factory import make_pre_post_processors
+
+    policy = tiny_policy()
+    stats = {"observation.state": {"mean": np.array([20.0, -10.0], np.float32), "std": np.array([30.0, 5.0], np.float32)},
+             "action": {"mean": np.array([45.0, 5.0], np.float32), "std": np.array([10.0, 2.0], np.float32)}}
+    pre, post = make_pre_post_processors(policy.config, dataset_stats=stats)
+    folder = tmp_path / "pretrained_model"
+    policy.save_pretrained(folder)
+    pre.save_pretrained(folder)
+    post.save_pretrained(folder)
+
+    loaded = load_policy(folder)
+    assert loaded.supports_rtc() and loaded.config.type == "flow_chunk"
+    obs = {k: v.numpy() for k, v in observation(batch=1).items()}
+    obs["observation.state"] = obs["observation.state"] * 30.0 + 20.0
+    torch.manual_seed(4)
+    free = loaded.predict_action_chunk(obs)
+    assert free.shape == (1, fl.CHUNK, 2) and free.dtype == np.float32
+    assert abs(free[..., 0].mean() - 45.0) < 40.0  # dataset units, not normalised
+    prev = free[:, 2:] + np.array([25.0, 5.0], np.float32)  # a previous chunk 2.5 std away
+    torch.manual_seed(4)  # same initial noise
+    guided = loaded.predict_action_chunk(obs, inference_delay=3, prev_chunk_left_over=prev, execution_horizon=5)
+    before = np.abs(free[:, :3] - prev[:, :3]).mean()
+    after = np.abs(guided[:, :3] - prev[:, :3]).mean()
+    assert after < 0.5 * before, (before, after)
+    assert loaded.select_action(obs).shape == (1, 2)
