@@ -1,12 +1,11 @@
-"""ros2 launch launch/sim_so101_teleop.launch.py [name:=value ...]: the processes of config/bringup/sim_so101_teleop.yaml.
+"""ros2 launch lerobot_bringup sim_so101_teleop.launch.py [name:=value ...]: the processes of the bringup file sim_so101_teleop.yaml.
 
-The pip environment (no ros2 launch) starts the same file with: lerobot-bringup config/bringup/sim_so101_teleop.yaml
+The bringup file is found by name in the installed share/lerobot_bringup/config/bringup, so this works from any
+folder. The pip environment (no ros2 launch) starts the same file with: lerobot-bringup sim_so101_teleop
 """
-from pathlib import Path
-
 from lerobot_bringup.launch_glue import generate_from_bringup
 
-BRINGUP = Path(__file__).resolve().parent.parent / "config" / "bringup" / "sim_so101_teleop.yaml"
+BRINGUP = "sim_so101_teleop"
 
 
 def generate_launch_description():

@@ -1,12 +1,11 @@
-"""ros2 launch launch/so101_teleop.launch.py [name:=value ...]: the processes of config/bringup/so101_teleop.yaml.
+"""ros2 launch lerobot_bringup so101_teleop.launch.py [name:=value ...]: the processes of the bringup file so101_teleop.yaml.
 
-The pip environment (no ros2 launch) starts the same file with: lerobot-bringup config/bringup/so101_teleop.yaml
+The bringup file is found by name in the installed share/lerobot_bringup/config/bringup, so this works from any
+folder. The pip environment (no ros2 launch) starts the same file with: lerobot-bringup so101_teleop
 """
-from pathlib import Path
-
 from lerobot_bringup.launch_glue import generate_from_bringup
 
-BRINGUP = Path(__file__).resolve().parent.parent / "config" / "bringup" / "so101_teleop.yaml"
+BRINGUP = "so101_teleop"
 
 
 def generate_launch_description():

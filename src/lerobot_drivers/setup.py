@@ -20,6 +20,7 @@ setup(
         "console_scripts": [
             "lerobot-servo-sim = lerobot_drivers.sim.servo_bus_simulator:main",
             "lerobot-calibrate = lerobot_drivers.calibrate_cli:main",
+            "lerobot-find-port = lerobot_drivers.find_port_cli:main",
             "arm_driver = lerobot_drivers.nodes.arm_driver_node:main",
             "opencv_camera = lerobot_drivers.nodes.camera_node:main",
             "sim_camera = lerobot_drivers.nodes.sim_camera_node:main",

@@ -1,6 +1,8 @@
 """Translate a bringup file into launch_ros actions (used by the files in launch/ on a full ROS 2 install).
 
-The pip environment has no launch_ros; there `lerobot-bringup` starts the same bringup file (bringup_cli.py).
+`generate_from_bringup("so101_record")` finds the bringup file by name in the installed share directory (or takes
+a path), so `ros2 launch lerobot_bringup so101_record.launch.py` works from any folder. The pip environment has no
+launch_ros; there `lerobot-bringup so101_record` starts the same bringup file (cli.py).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from lerobot_bringup.runner import load_bringup
+from lerobot_bringup.runner import find_bringup, load_bringup
 
 
 def _actions_for(spec):
@@ -34,7 +36,9 @@ def _actions_for(spec):
     return [TimerAction(period=spec.delay_s, actions=[action])] if spec.delay_s > 0 else [action]
 
 
-def generate_from_bringup(bringup_path: str | Path) -> LaunchDescription:
+def generate_from_bringup(bringup: str | Path) -> LaunchDescription:
+    """A LaunchDescription of the bringup file `bringup` (a name such as "so101_record", or a path)."""
+    bringup_path = find_bringup(bringup)
     defaults = load_bringup(bringup_path).arguments
 
     def expand(context):

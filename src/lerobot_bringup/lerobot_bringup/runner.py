@@ -27,9 +27,14 @@ Schema::
 
 Strings may contain `$(arg NAME)`, replaced by the argument's value (after command-line overrides), and
 `$(dirname)`, replaced by the directory of the file the string is in (as in ROS 2 XML launch files).
+
+Bringup files are found by path, or by name (`so101_record`, `so101_record.yaml`) in `bringup_dirs()`:
+$LEROBOT_BRINGUP_PATH (':'-separated), then the installed share/lerobot_bringup/config/bringup, so
+`lerobot-bringup so101_record` and the launch files work from any folder.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +74,38 @@ class Bringup:
     description: str
     arguments: dict[str, str]
     processes: list[ProcessSpec]
+
+
+def bringup_dirs() -> list[Path]:
+    """Where bringup files are looked up by name: $LEROBOT_BRINGUP_PATH, then the installed share directory."""
+    dirs = [Path(p) for p in os.environ.get("LEROBOT_BRINGUP_PATH", "").split(os.pathsep) if p]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.append(Path(get_package_share_directory("lerobot_bringup")) / "config" / "bringup")
+    except Exception:  # noqa: BLE001 - not installed through colcon: only $LEROBOT_BRINGUP_PATH applies
+        pass
+    return dirs
+
+
+def available_bringups() -> list[str]:
+    """Names of the bringup files found in bringup_dirs()."""
+    return sorted({p.stem for d in bringup_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def find_bringup(name_or_path: str | os.PathLike) -> Path:
+    """A bringup file given a path, or a name such as `so101_record` (with or without .yaml) in bringup_dirs()."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path.absolute()
+    name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    if path.parent == Path("."):  # a bare name: look it up
+        for directory in bringup_dirs():
+            if (directory / name).is_file():
+                return (directory / name).absolute()
+    known = ", ".join(available_bringups()) or "none found"
+    raise BringupError(f"bringup file {str(name_or_path)!r} not found: not a file, and not a name in "
+                       f"{[str(d) for d in bringup_dirs()]} (known names: {known})")
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:

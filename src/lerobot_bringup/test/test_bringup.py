@@ -105,19 +105,106 @@ def test_shipped_bringup_files_name_existing_packages_executables_and_files():
                     assert Path(value).is_file(), f"{file}: {spec.name}: {value} missing"
 
 
-def test_launch_files_load_existing_bringup_files():
-    """launch/*.launch.py (run by ros2 launch on a full install) each name a bringup file that loads."""
+def test_launch_files_find_their_bringup_file_by_name_in_the_installed_share_directory(tmp_path, monkeypatch):
+    """launch/*.launch.py (run by `ros2 launch lerobot_bringup X.launch.py` on a full install) name their bringup
+    file, which is found in share/lerobot_bringup/config/bringup from any folder; the launch files are installed."""
     import ast
 
+    from ament_index_python.packages import get_package_share_directory
+
+    from lerobot_bringup.runner import find_bringup
+
+    share = Path(get_package_share_directory("lerobot_bringup"))
     workspace = Path(__file__).resolve().parents[3]
     launch_files = sorted((workspace / "launch").glob("*.launch.py"))
     assert launch_files
+    monkeypatch.chdir(tmp_path)  # nothing relative to the source tree may be needed
+    monkeypatch.delenv("LEROBOT_BRINGUP_PATH", raising=False)
     for launch_file in launch_files:
+        assert (share / "launch" / launch_file.name).is_file(), f"{launch_file.name} is not installed"
         tree = ast.parse(launch_file.read_text())
-        names = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
-                 and isinstance(node.value, str) and node.value.endswith(".yaml")]
-        assert len(names) == 1, f"{launch_file}: expected one bringup file name, found {names}"
-        bringup_file = workspace / "config" / "bringup" / names[0]
-        assert bringup_file.is_file(), f"{launch_file}: {bringup_file} missing"
-        assert "generate_from_bringup" in launch_file.read_text()
-        assert load_bringup(bringup_file).processes
+        names = [node.value.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and any(getattr(t, "id", "") == "BRINGUP" for t in node.targets)]
+        assert len(names) == 1, f"{launch_file}: expected one BRINGUP name, found {names}"
+        assert "generate_from_bringup(BRINGUP)" in launch_file.read_text()
+        found = find_bringup(names[0])
+        assert found.parent == share / "config" / "bringup", found
+        assert load_bringup(found).processes
+
+
+def test_bringup_files_by_name_or_path(tmp_path, monkeypatch):
+    from lerobot_bringup.runner import available_bringups, find_bringup
+
+    monkeypatch.chdir(tmp_path)
+    assert {"sim_so101_record", "so101_record", "so101_teleop"} <= set(available_bringups())
+    assert find_bringup("so101_teleop") == find_bringup("so101_teleop.yaml")
+    own = write(tmp_path, EXAMPLE)
+    assert find_bringup(str(own)) == own
+    monkeypatch.setenv("LEROBOT_BRINGUP_PATH", str(tmp_path))
+    assert find_bringup("bringup") == own  # $LEROBOT_BRINGUP_PATH first
+    with pytest.raises(BringupError, match=r"bringup file 'no_such_setup' not found.*known names: .*so101_record"):
+        find_bringup("no_such_setup")
+
+
+def test_cli_by_name_dry_run_leaves_no_temp_folder(tmp_path, monkeypatch, capsys):
+    """`lerobot-bringup NAME --dry-run` from any folder; its inline parameter files' folder is removed (issue: one
+    lerobot-bringup-* folder per run was left in the temp directory)."""
+    from lerobot_bringup import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    code = cli.main(["so101_record", "--dry-run", "follower_port:=/dev/ttyUSB7", "vcodec:=h264",
+                     "camera_width:=320", "sim_default_calibration:=true", "repo_id:=me/so101",
+                     "episode_time_s:=20"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "port:=" not in out and "/dev/ttyUSB7" not in out  # parameters go through the inline file
+    assert not list(tmp_path.glob("lerobot-bringup-*")), list(tmp_path.iterdir())
+    assert cli.main(["so101_record", "--show-arguments"]) == 0
+    shown = capsys.readouterr().out
+    for argument in ("vcodec", "repo_id", "camera_width", "camera_height", "camera_fps", "episode_time_s",
+                     "sim_default_calibration", "camera_device"):
+        assert f"  {argument}:=" in shown, shown
+    assert cli.main(["no_such_setup"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.graph
+def test_every_process_that_exits_is_announced(tmp_path, capsys):
+    """A process that is not required (a camera without a device) exits: the bringup says so and goes on; a
+    required one ends the bringup with its exit code."""
+    import signal
+    import threading
+    import time
+
+    from lerobot_bringup.cli import BringupRunner
+
+    bringup = tmp_path / "two.yaml"
+    bringup.write_text(
+        "processes:\n"
+        "  - {name: camera, package: lerobot_drivers, executable: opencv_camera,\n"
+        f"     parameters: {{device: {tmp_path}/no_such_video.mp4}}}}\n"
+        "  - {name: sim, package: lerobot_drivers, executable: lerobot-servo-sim, ros_node: false,\n"
+        f"     args: [--arm, so101_follower, --link, {tmp_path}/port], delay_s: 0.5, required: true}}\n")
+    log = tmp_path / "bringup.log"
+    runner = BringupRunner(bringup, log_path=log)
+    try:
+        runner.start(threading.Event())
+        deadline = time.monotonic() + 120
+        while "camera exited with code 1" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            assert runner.exited() is None, log.read_text()  # the required simulator keeps the bringup up
+            time.sleep(0.1)
+        assert "not required: the other processes keep running" in log.read_text()
+        runner.children["sim"].send_signal(signal.SIGINT)
+        runner.children["sim"].wait(30)
+        ended = None
+        while ended is None:
+            ended = runner.exited()
+        assert ended[0] == "sim"
+    finally:
+        runner.stop()
+    assert not runner.workdir.exists()

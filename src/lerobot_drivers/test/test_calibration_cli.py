@@ -86,3 +86,43 @@ def test_cli_reports_bus_errors(tmp_path):
                       "--calibration-dir", str(tmp_path)])
     assert cli.finish() == 1
     assert "lerobot-calibrate: port /dev/does-not-exist" in cli.output
+
+
+def test_lerobot_flags_and_simulated_sweep(tmp_path):
+    """A LeRobot user's command works unchanged (--robot.type/--robot.port/--robot.id, --teleop.*); --sim-sweep
+    plays the operator on the simulator's control socket."""
+    for arm, role, folder in (("so101_follower", "robot", "robots/so_follower"),
+                              ("so101_leader", "teleop", "teleoperators/so_leader")):
+        socket_path = str(tmp_path / f"{arm}.sock")
+        with ServoBusSimulator(arm, control_socket=socket_path) as sim:
+            cli = CliSession([f"--{role}.type={arm}", f"--{role}.port={sim.port}", f"--{role}.id=lerobot_flags",
+                              f"--{role}.calibration_dir={tmp_path}", "--min-packet-timeout-ms", "200",
+                              "--sim-sweep", socket_path])
+            assert cli.finish(timeout=120) == 0, cli.output
+            path = tmp_path / folder / "lerobot_flags.json"
+            assert f"Calibration saved to {path}" in cli.output
+            calibration = load_calibration(path)
+            assert calibration["elbow_flex"].range_min < 1200 and calibration["elbow_flex"].range_max > 2900
+    # A follower type given as --teleop.type is refused, as LeRobot would.
+    cli = CliSession(["--teleop.type=so101_follower", "--teleop.port=/dev/null", "--teleop.id=x"])
+    assert cli.finish() == 2 and "invalid choice" in cli.output
+
+
+def test_a_calibration_the_motors_cannot_store_is_explained_and_undone(tmp_path):
+    """The arm is not centred at the first Enter (a joint at the end of its encoder turn): the homing offset cannot
+    be encoded. One clear message, no traceback, and the motors keep the calibration they had."""
+    socket_path = str(tmp_path / "arm.sock")
+    with ServoBusSimulator("so101_follower", control_socket=socket_path) as sim:
+        sim.set_register("elbow_flex", "Homing_Offset", 100)
+        sim.set_register("elbow_flex", "Max_Position_Limit", 3000)
+        sim.move({"wrist_roll": 4095}, frame="present", speed=100000)
+        _settle(sim, "wrist_roll", 4095)
+        cli = CliSession(["--arm", "so101_follower", "--port", sim.port, "--id", "uncentred", "--calibration-dir",
+                          str(tmp_path), "--min-packet-timeout-ms", "200", "--sim-sweep", socket_path])
+        assert cli.finish(timeout=120) == 1, cli.output
+        assert "Traceback" not in cli.output
+        assert "cannot be stored in the motors" in cli.output and "middle of its range" in cli.output
+        assert "previous calibration back" in cli.output
+        assert sim.register("elbow_flex", "Homing_Offset") == 100
+        assert sim.register("elbow_flex", "Max_Position_Limit") == 3000
+        assert not (tmp_path / "robots" / "so_follower" / "uncentred.json").exists()

@@ -6,7 +6,8 @@ import pytest
 
 from lerobot_drivers.teleop.gamepad import GamepadJog, apply_deadzone
 from lerobot_drivers.teleop.jog import SO_ARM_JOINTS, JogTarget, NoJointStateYet
-from lerobot_drivers.teleop.keyboard import KeyboardJog, TerminalKeys, help_text, parse_key_line
+from lerobot_drivers.teleop.keyboard import KeyboardJog, help_text, parse_key_line
+from lerobot_drivers.teleop.terminal import KeyDecoder, TerminalKeys
 
 STATE = {"shoulder_pan": 0.1, "shoulder_lift": -0.2, "elbow_flex": 0.3, "wrist_flex": 0.0, "wrist_roll": 0.5,
          "gripper": 0.95}
@@ -87,6 +88,34 @@ def test_terminal_reader_decodes_keys_from_a_pseudo_terminal():
         assert terminal.read_key(timeout=1.0) == "esc"
         assert terminal.read_key(timeout=0.05) is None
     os.close(master)
+
+
+def test_key_decoder_arrows_escape_and_split_sequences():
+    """One decoder for both keyboards (jog teleop and record keyboard): bytes -> key names."""
+    decoder = KeyDecoder()
+    assert decoder.feed(b"\x1b[C\x1b[Dx\x1bOC") == ["right", "left", "x", "right"]
+    # A sequence split across reads is completed by the next read.
+    assert decoder.feed(b"\x1b") == []
+    assert decoder.feed(b"[") == []
+    assert decoder.feed(b"D") == ["left"]
+    # A lone ESC is the Esc key once no more bytes come (read timeout -> flush).
+    assert decoder.feed(b"\x1b") == []
+    assert decoder.flush() == ["esc"]
+    assert decoder.flush() == []
+    # ESC followed by an unrelated byte: Esc pressed, then that key.
+    assert decoder.feed(b"\x1bq") == ["esc", "q"]
+    # Up/down, named characters; a modified arrow (ctrl+right) is one ignored sequence, not stray characters.
+    assert decoder.feed(b"\x1b[A\x1b[B \n\x1b[1;5CQ") == ["up", "down", "space", "enter", "q"]
+
+
+def test_terminal_reader_reads_a_pipe_to_its_end():
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"\x1b[Cq")
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as stream, TerminalKeys(stream) as terminal:
+        assert terminal.read_key(timeout=1.0) == "right"
+        assert terminal.read_key(timeout=1.0) == "q"
+        assert terminal.read_key(timeout=1.0) is None and terminal.at_end
 
 
 def test_gamepad_deadzone_and_integration():

@@ -9,6 +9,9 @@ Rules, per stream and per tick:
 - A message stamped after t waits for a later tick.
 - A stream's stamps must strictly increase; a message stamped at or before the stream's previous stamp is dropped
   and counted as `non_monotonic` (a second publisher, a clock jump, a replayed bag).
+- A message stamped implausibly far from when it arrived (`arrival_ns` given to `add`: the receive time live, the
+  log time in a bag) is dropped and counted as `implausible_stamp`, and does not move the stream's last stamp:
+  one glitched stamp an hour ahead must not make every later message non-monotonic.
 - The chosen message is rejected as `stale` when `t - stamp > max_age_s`, as `missing` when the stream has no
   message at or before t, and as `invalid` when that newest message could not be converted (NaN, missing joint ...).
   An older valid message is never used instead: that would silently record stale data.
@@ -57,7 +60,30 @@ class DropReason(str, Enum):
     """Why an incoming message was not buffered (or was evicted)."""
 
     NON_MONOTONIC = "non_monotonic"  # stamped at or before the stream's previous stamp
+    IMPLAUSIBLE_STAMP = "implausible_stamp"  # stamped too far from its arrival (see StampCheck)
     OVERFLOW = "overflow"  # buffer full; the oldest entry was evicted before any tick looked at it
+
+
+@dataclass(frozen=True)
+class StampCheck:
+    """How far a message's stamp may be from its arrival time (receive time live, log time in a bag).
+
+    `max_lead_s`: how far after its arrival a message may be stamped (clocks of two machines differ by
+    milliseconds, a simulation's publishers run a /clock period ahead at most). `max_lag_s`: how long before its
+    arrival (None = any age: an old stamp is rejected as stale at the ticks anyway, and cannot block later messages).
+    """
+
+    max_lead_s: float = 5.0
+    max_lag_s: float | None = None
+
+    def problem(self, stamp_ns: int, arrival_ns: int) -> str | None:
+        """Why the stamp is implausible, or None."""
+        lead_s = (stamp_ns - arrival_ns) / NS_PER_S
+        if lead_s > self.max_lead_s:
+            return f"stamped {lead_s:.3f} s after it arrived (limit {self.max_lead_s:g} s)"
+        if self.max_lag_s is not None and -lead_s > self.max_lag_s:
+            return f"stamped {-lead_s:.3f} s before it arrived (limit {self.max_lag_s:g} s)"
+        return None
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,7 @@ class FrameAssembler:
         clock: FrameClock | None = None,
         latency_s: float = 0.0,
         buffer_capacity: int = 256,
+        stamp_check: StampCheck | None = StampCheck(),
     ) -> None:
         if not streams:
             raise ValueError("FrameAssembler needs at least one stream")
@@ -245,6 +272,8 @@ class FrameAssembler:
         if buffer_capacity < 1:
             raise ValueError(f"buffer_capacity must be >= 1, got {buffer_capacity}")
         self.clock = clock
+        self.stamp_check = stamp_check
+        self.last_implausible: dict[str, str] = {}  # stream key -> why its last implausible stamp was dropped
         self.latency_ns = seconds_to_ns(latency_s)
         self._buffers = {s.key: _StreamBuffer(s, buffer_capacity) for s in streams}
         self._last_tick_ns: int | None = None
@@ -256,13 +285,21 @@ class FrameAssembler:
     def streams(self) -> list[StreamSpec]:
         return [b.spec for b in self._buffers.values()]
 
-    def add(self, sample: Sample) -> DropReason | None:
-        """Buffer one converted message; returns why it was dropped, or None when it was accepted."""
+    def add(self, sample: Sample, arrival_ns: int | None = None) -> DropReason | None:
+        """Buffer one converted message; returns why it was dropped, or None when it was accepted.
+
+        `arrival_ns` (receive time live, log time in a bag, on the stamps' clock) enables the stamp check."""
         buffer = self._buffers.get(sample.key)
         if buffer is None:
             raise KeyError(f"unknown stream {sample.key!r}; known: {sorted(self._buffers)}")
         counters = buffer.counters
         counters.received += 1
+        if arrival_ns is not None and self.stamp_check is not None:
+            problem = self.stamp_check.problem(sample.stamp_ns, arrival_ns)
+            if problem is not None:
+                counters.dropped[DropReason.IMPLAUSIBLE_STAMP.value] += 1
+                self.last_implausible[sample.key] = problem
+                return DropReason.IMPLAUSIBLE_STAMP
         reason = buffer.add(sample)
         if reason is not None:
             counters.dropped[reason.value] += 1
@@ -275,6 +312,12 @@ class FrameAssembler:
         return None
 
     # ---------------------------------------------------------------------------------------------- output
+    def covered_until(self, keys: Sequence[str]) -> int | None:
+        """The newest instant every stream in `keys` has delivered data for (min of their last stamps), or None
+        when one of them has delivered nothing."""
+        stamps = [self._buffers[k].last_stamp_ns for k in keys]
+        return None if any(s is None for s in stamps) else min(stamps)
+
     def is_final(self, t_ns: int) -> bool:
         """True when no message that could still arrive may change the frame at t (every stream is past t)."""
         return all(b.last_stamp_ns is not None and b.last_stamp_ns > t_ns for b in self._buffers.values())
@@ -356,6 +399,10 @@ class FrameAssembler:
     # ------------------------------------------------------------------------------------------ statistics
     def counters(self, key: str) -> StreamCounters:
         return self._buffers[key].counters
+
+    @property
+    def buffered_samples(self) -> int:
+        return sum(len(b.samples) for b in self._buffers.values())
 
     def summary(self) -> dict[str, Any]:
         """Counts for logs, diagnostics and the episode report."""

@@ -8,24 +8,58 @@ the messages a live recorder received converts into the dataset the recorder wro
 
 Episodes: one bag = one episode, or, with `split_topic`, episodes start at each std_msgs/String message on that
 topic (its text is the task of the episode that starts there; its log time is the boundary). Ticks before the
-first marker belong to no episode. The last episode runs to the end of the bag; like the live recorder after its
-streams stop, trailing ticks still produce frames while every required value is within its staleness limit.
+first marker belong to no episode. The last episode runs to the end of the bag's data: it ends at the last tick
+every required stream covers (no frame repeats the last values after the data stopped; the live recorder follows
+the same rule).
+
+Stamps are checked against the log time: per topic, the typical offset between header stamp and log time (the
+median of its first messages: a simulation's stamps may be on another clock than the bag's) is learnt, and a
+message stamped more than `STAMP_TOLERANCE_S` away from its log time plus that offset is dropped as implausibly
+stamped (one glitched stamp an hour ahead, or from 1970 or 2038, would otherwise cut the episode or make the
+converter walk billions of ticks).
+
+A conversion that saves no episode leaves no dataset behind (the writer makes the folder with the first saved
+episode); paths that are not bags are refused up front, naming the path and what a bag is.
 
 Only `rosbags` is needed (no ROS install); lerobot_msgs types are registered from their .msg files.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from lerobot_recorder.alignment import NS_PER_S, seconds_to_ns
+from lerobot_recorder.alignment import NS_PER_S, StampCheck
 from lerobot_recorder.interface import RobotInterface, find_interface, load_interface
-from lerobot_recorder.recorder import EpisodeReport, EpisodeWindow, RecordingSession
+from lerobot_recorder.recording_session import EpisodeReport, EpisodeWindow, RecordingSession
 
 END_OF_TIME_NS = 2**63 - 1
+# How far a header stamp may be from its log time (plus the topic's typical offset) before it is implausible.
+STAMP_TOLERANCE_S = 5.0
+# How many first messages of a topic give its typical stamp - log time offset.
+OFFSET_SAMPLES = 25
+
+
+class NotABagError(ValueError):
+    """A path given as a bag that is not one."""
+
+
+def check_bag_path(path: Path) -> None:
+    """Raise NotABagError naming `path` unless it looks like a ros2 bag (rosbags reads what passes)."""
+    path = Path(path)
+    what = ("a ros2 bag is a folder with metadata.yaml (as `ros2 bag record` writes it), or a single .mcap or .db3 "
+            "file")
+    if not path.exists():
+        raise NotABagError(f"{path}: no such file or folder; {what}")
+    if path.is_dir():
+        if not (path / "metadata.yaml").is_file() and not any(path.glob("*.mcap")) and not any(path.glob("*.db3")):
+            raise NotABagError(f"{path} is a folder without metadata.yaml, .mcap or .db3 files: not a bag; {what}")
+        return
+    if path.suffix not in (".mcap", ".db3"):
+        raise NotABagError(f"{path} is not a bag; {what}")
 
 
 # ---------------------------------------------------------------------------------------------- types
@@ -132,10 +166,21 @@ def _read_markers(reader, connections) -> list[tuple[int, str]]:
     return sorted(markers)
 
 
-def _trailing_hold_ns(interface: RobotInterface) -> int:
-    """After the last message, ticks can still produce frames for the largest finite staleness limit."""
-    limits = [s.max_age_s for s in interface.stream_specs() if s.required and s.max_age_s is not None]
-    return seconds_to_ns(max(limits)) if limits else 0
+def _stamp_offsets(reader, connections, interface: RobotInterface) -> dict[str, int]:
+    """topic -> median (header stamp - log time) of its first messages (0 for receive-stamped topics)."""
+    samples: dict[str, list[int]] = {}
+    for connection in connections:
+        topic = connection.topic
+        offsets = samples.setdefault(topic, [])
+        if len(offsets) >= OFFSET_SAMPLES:
+            continue
+        for _, log_ns, raw in reader.messages(connections=[connection]):
+            msg = reader.deserialize(raw, connection.msgtype)
+            decoded = interface.decode(topic, msg, int(log_ns))
+            offsets.append(decoded[0].stamp_ns - int(log_ns))
+            if len(offsets) >= OFFSET_SAMPLES:
+                break
+    return {topic: sorted(values)[len(values) // 2] for topic, values in samples.items() if values}
 
 
 def convert_bag(
@@ -155,7 +200,8 @@ def convert_bag(
     report = BagReport(bag=bag, storage=_storage_of(bag))
     session = RecordingSession(
         interface.stream_specs(), interface.fps, writer, interface.frame_values, latency_s=latency_s,
-        reset_time_s=0.0, validate_episode=validate_episode, first_episode_index=first_episode_index)
+        reset_time_s=0.0, validate_episode=validate_episode, first_episode_index=first_episode_index,
+        stamp_check=StampCheck(max_lead_s=STAMP_TOLERANCE_S, max_lag_s=STAMP_TOLERANCE_S))
     topics = {s.topic for s in interface.subscriptions()}
     with AnyReader([bag], default_typestore=lerobot_typestore()) as reader:
         connections = [c for c in reader.connections if c.topic in topics]
@@ -178,22 +224,28 @@ def convert_bag(
             windows = [EpisodeWindow(-END_OF_TIME_NS, END_OF_TIME_NS, task or "")]
         session.plan(windows)
 
+        offsets = _stamp_offsets(reader, connections, interface)
         total = sum(c.msgcount for c in connections)
         bar = _progress(total, bag.name, progress)
         watermark: int | None = None
         try:
             for connection, log_ns, raw in reader.messages(connections=connections):
                 msg = reader.deserialize(raw, connection.msgtype)
+                # The stamp this message should have, on its topic's clock: its log time plus the typical offset.
+                expected_ns = int(log_ns) + offsets.get(connection.topic, 0)
                 for sample in interface.decode(connection.topic, msg, int(log_ns)):
-                    session.add_sample(sample)
+                    if session.add_sample(sample, arrival_ns=expected_ns) is not None:
+                        continue  # dropped (non-monotonic or implausibly stamped): it must not move the watermark
                     if watermark is None or sample.stamp_ns > watermark:
                         watermark = sample.stamp_ns
-                report.episodes += session.advance(watermark)
+                if watermark is not None:
+                    report.episodes += session.advance(watermark)
                 bar.update(1)
         finally:
             bar.close()
         if watermark is not None:
-            end_ns = watermark + _trailing_hold_ns(interface) + 1
+            # Every tick up to the last stamp is evaluated; frames past what every stream covers are not written.
+            end_ns = watermark + 1
             session.stop(end_ns, "end of bag")
             report.episodes += session.process(session.assembler.flush(end_ns), end_ns)
             if session.episode is not None:  # the window outlived the last tick: save what it has
@@ -232,13 +284,16 @@ def convert_bags(
     validate: bool = True,
     progress: bool = True,
 ) -> ConversionResult:
-    from lerobot_recorder.session_io import open_dataset_writer, validate_saved_episode
+    from lerobot_recorder.recording_dataset import open_dataset_writer, validate_saved_episode
 
     if not task and not split_topic and interface.task.text is None and interface.task.topic is None:
         raise ValueError(f"no task for the episodes: pass --task, --split-topic, or declare task in {interface.path}")
+    for bag in bags:
+        check_bag_path(Path(bag))
     root = Path(output).expanduser().resolve()
-    writer, next_index = open_dataset_writer(interface, root, repo_id=repo_id, use_videos=use_videos,
-                                             vcodec=vcodec, append=append)
+    opened = open_dataset_writer(interface, root, repo_id=repo_id, use_videos=use_videos, vcodec=vcodec,
+                                 append=append, append_hint="--append")
+    writer, next_index = opened.writer, opened.next_episode_index
     result = ConversionResult(root=root, fps=interface.fps)
     validator = (lambda index: validate_saved_episode(root, index)) if validate else None
     try:
@@ -250,6 +305,14 @@ def convert_bags(
     finally:
         writer.close()
     return result
+
+
+def _rosbags_error() -> type[Exception]:
+    try:
+        from rosbags.highlevel import AnyReaderError
+    except ImportError:  # pragma: no cover - rosbags always provides it
+        return ValueError
+    return AnyReaderError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,13 +334,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-validate", action="store_true", help="skip the check of each saved episode")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    # SVT-AV1 prints a ~25-line banner per encoder start at its default log level; keep warnings and errors.
+    os.environ.setdefault("SVT_LOG", "2")
     try:
         interface = load_interface(find_interface(args.interface))
         result = convert_bags(
             args.bags, interface, args.output, task=args.task, split_topic=args.split_topic,
             use_videos=not args.no_videos, vcodec=args.vcodec, append=args.append, repo_id=args.repo_id,
             latency_s=args.latency, validate=not args.no_validate, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, OSError, RuntimeError, _rosbags_error()) as exc:
+        # One line, no traceback: a path that is not a bag, a bad interface file, an output that exists, a dataset
+        # another writer holds, a corrupt bag. Nothing half-made is left (no episode saved = no dataset folder).
         print(f"lerobot-bag-convert: error: {exc}", file=sys.stderr)
         return 2
     print(result.text())

@@ -22,6 +22,9 @@ import numpy as np
 import yaml
 from yaml.constructor import SafeConstructor
 
+from lerobot_drivers.qos import (
+    CAMERA_IMAGE_QOS, COMMAND_TOPIC_QOS, RECORDED_JOINT_STATE_QOS, TASK_QOS, QoSSpec,
+)
 from lerobot_recorder import ros_conversion as rc
 from lerobot_recorder.alignment import FrameAssembler, FrameClock, Frame, Sample, StreamSpec
 from lerobot_recorder.transforms import (
@@ -52,42 +55,7 @@ class InterfaceError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- model
-@dataclass(frozen=True)
-class QoSSpec:
-    """Subscription/publisher QoS as declared in the file (keep-last history)."""
-
-    reliability: str  # "reliable" | "best_effort"
-    durability: str  # "volatile" | "transient_local"
-    depth: int
-
-    def to_rclpy(self):
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-
-        return QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=self.depth,
-            reliability=ReliabilityPolicy.RELIABLE if self.reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT,
-            durability=(
-                DurabilityPolicy.TRANSIENT_LOCAL if self.durability == "transient_local" else DurabilityPolicy.VOLATILE
-            ),
-        )
-
-    def describe(self) -> str:
-        return f"{self.reliability}/{self.durability}/depth {self.depth}"
-
-
-# Keep-last depths sized for the recorder's worst ingest stall (a message overwritten in the subscription's queue
-# leaves a gap in the stream, and a frame time inside the gap has no fresh value): 50 joint states are 0.5 s at
-# 100 Hz, 10 images 0.33 s at 30 fps.
-SENSOR_QOS = QoSSpec("best_effort", "volatile", 50)
-# Reliable images: a briefly busy recorder loses frames in DDS with best-effort delivery (50-85 % measured with
-# 3 cameras on a loaded 2-core machine). The suite's camera nodes publish reliable; a camera that publishes
-# best-effort needs `qos: {reliability: best_effort}` in the interface (the recorder reports the mismatch).
-IMAGE_QOS = QoSSpec("reliable", "volatile", 10)
-COMMAND_QOS = QoSSpec("reliable", "volatile", 10)
-# Volatile so any reliable publisher matches (a transient_local subscription gets nothing from a volatile
-# publisher); a file can ask for transient_local to receive a task latched before the recorder started.
-TASK_QOS = QoSSpec("reliable", "volatile", 1)
+# Default QoS per kind of stream: lerobot_drivers.qos (which says why each); a file can override them per topic.
 
 
 @dataclass(frozen=True)
@@ -115,7 +83,16 @@ class JointSource:
             ros = rc.trajectory_values(msg, self.joints, self.field, self.topic)
         else:
             ros = rc.array_values(msg, self.joints, self.topic)
-        return self.transform.forward(ros).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = self.transform.forward(ros).astype(np.float32)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            # A finite ROS value can still overflow float32 after the unit transform (1e39 rad): the frame that would
+            # use it is skipped, as for any invalid message; the episode goes on.
+            which = [f"{self.joints[i]}={float(ros[i])!r}" for i in np.flatnonzero(bad)]
+            raise rc.ConversionError(f"{self.topic}: values out of float32 range in dataset units "
+                                     f"({', '.join(which)})")
+        return values
 
 
 @dataclass(frozen=True)
@@ -597,9 +574,9 @@ def _joint_source(entry: _Entry, items: dict[str, _Entry], key: str, fps: int, r
     else:
         stamp = "receive" if headerless else "header"
     if role == "action":
-        default_qos = SENSOR_QOS if msg_type == rc.JOINT_STATE else COMMAND_QOS
+        default_qos = RECORDED_JOINT_STATE_QOS if msg_type == rc.JOINT_STATE else COMMAND_TOPIC_QOS
     else:
-        default_qos = SENSOR_QOS
+        default_qos = RECORDED_JOINT_STATE_QOS
     return JointSource(
         key=key,
         topic=topic,
@@ -663,7 +640,7 @@ def _camera(entry: _Entry, name: str, fps: int) -> CameraFeature:
         channels=channels,
         storage=items["storage"].choice(("video", "image")) if "storage" in items else "video",
         stamp=items["stamp"].choice(("header", "receive")) if "stamp" in items else "header",
-        qos=_qos(items.get("qos"), IMAGE_QOS),
+        qos=_qos(items.get("qos"), CAMERA_IMAGE_QOS),
         max_age_s=_max_age(items.get("max_age_s"), 3.0 / fps),
         required=items["required"].boolean() if "required" in items else True,
         where=entry.where,
@@ -675,7 +652,7 @@ def _command(entry: _Entry | None, action: VectorFeature, action_entry: _Entry) 
     if entry is None:
         if len({s.topic for s in action.sources}) != 1:
             action_entry.fail("action has several source topics; declare action.command (topic, type)")
-        return ActionCommand(first.topic, first.msg_type, tuple(action.joints), COMMAND_QOS, 0.0)
+        return ActionCommand(first.topic, first.msg_type, tuple(action.joints), COMMAND_TOPIC_QOS, 0.0)
     items = entry.mapping(("topic", "type", "joints", "qos", "time_from_start_s"))
     if "topic" not in items and len({s.topic for s in action.sources}) != 1:
         entry.fail("action has several source topics; declare command.topic")
@@ -687,7 +664,7 @@ def _command(entry: _Entry | None, action: VectorFeature, action_entry: _Entry) 
     time_from_start = items["time_from_start_s"].number() if "time_from_start_s" in items else 0.0
     if time_from_start < 0:
         items["time_from_start_s"].fail(f"expected >= 0, got {time_from_start:g}")
-    return ActionCommand(topic, msg_type, tuple(joints), _qos(items.get("qos"), COMMAND_QOS), time_from_start)
+    return ActionCommand(topic, msg_type, tuple(joints), _qos(items.get("qos"), COMMAND_TOPIC_QOS), time_from_start)
 
 
 def _task(entry: _Entry | None) -> TaskSource:

@@ -5,7 +5,8 @@ Keys (the same as lerobot-record's keyboard listener):
 - left arrow: re-record: discard the episode in progress and record the same task again;
 - Esc: stop: save the episode in progress, send no further goals, exit.
 
-`KeyDecoder` turns raw terminal bytes into keys; `KeyboardSession` turns keys and episode results into commands
+Terminal bytes become key names in the suite's one terminal reader (`lerobot_drivers.teleop.terminal`);
+`key_from_name` picks the three keys used here, and `KeyboardSession` turns keys and episode results into commands
 for the recorder (send a RecordEpisode goal, call ~/stop, cancel the goal, exit). The node executes the commands.
 """
 from __future__ import annotations
@@ -20,47 +21,9 @@ class Key(str, Enum):
     ESCAPE = "escape"
 
 
-# Cursor keys arrive as CSI (ESC [ C) or, in application cursor mode, SS3 (ESC O C) sequences.
-_SEQUENCES = {b"\x1b[C": Key.RIGHT, b"\x1b[D": Key.LEFT, b"\x1bOC": Key.RIGHT, b"\x1bOD": Key.LEFT}
-
-
-class KeyDecoder:
-    """Incremental decoder of terminal input bytes.
-
-    A lone ESC byte is ambiguous (Esc key or the start of an arrow sequence) until more bytes arrive or the
-    caller decides that none will (`flush()` after a short read timeout).
-    """
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def feed(self, data: bytes) -> list[Key]:
-        keys: list[Key] = []
-        buffer = self._pending + data
-        i = 0
-        while i < len(buffer):
-            if buffer[i:i + 1] != b"\x1b":
-                i += 1  # other keys are ignored
-                continue
-            if i + 1 >= len(buffer):
-                break  # lone ESC at the end: wait for more bytes or flush()
-            if buffer[i + 1:i + 2] not in (b"[", b"O"):
-                keys.append(Key.ESCAPE)  # ESC followed by an unrelated byte: a real Esc press
-                i += 1
-                continue
-            if i + 2 >= len(buffer):
-                break  # incomplete sequence
-            sequence = buffer[i:i + 3]
-            if sequence in _SEQUENCES:
-                keys.append(_SEQUENCES[sequence])
-            i += 3
-        self._pending = buffer[i:]
-        return keys
-
-    def flush(self) -> list[Key]:
-        """No more bytes came after a pending ESC: it was the Esc key."""
-        pending, self._pending = self._pending, b""
-        return [Key.ESCAPE] if pending == b"\x1b" else []
+def key_from_name(name: str) -> Key | None:
+    """The session key of a key name from the terminal reader (lerobot_drivers.teleop.terminal); None = ignored."""
+    return {"right": Key.RIGHT, "left": Key.LEFT, "esc": Key.ESCAPE}.get(name)
 
 
 class CommandKind(str, Enum):
@@ -91,6 +54,7 @@ class KeyboardSession:
     saved_episodes: int = 0
     goal_active: bool = False
     stopping: bool = False
+    failure: str = ""  # why the session ended early (an episode failed); "" = it did not
     _rerecord: bool = False
 
     def start(self) -> list[Command]:
@@ -110,20 +74,26 @@ class KeyboardSession:
             return [Command(CommandKind.CANCEL_GOAL)]
         return []
 
-    def on_result(self, saved: bool) -> list[Command]:
-        """The current goal ended (saved or not)."""
+    def on_result(self, saved: bool, error: str = "") -> list[Command]:
+        """The current goal ended (saved or not). An `error` (e.g. an episode without a single frame because a
+        camera never published) ends the session: recording the same failure again and again helps nobody."""
         self.goal_active = False
         if saved:
             self.saved_episodes += 1
         self._rerecord = False
+        if error:
+            self.stopping = True
+            self.failure = error
+            return [Command(CommandKind.EXIT)]
         if self.stopping or (self.num_episodes and self.saved_episodes >= self.num_episodes):
             self.stopping = True
             return [Command(CommandKind.EXIT)]
         return self._next_goal()
 
-    def on_goal_rejected(self) -> list[Command]:
+    def on_goal_rejected(self, reason: str = "the recorder rejected the goal") -> list[Command]:
         self.goal_active = False
         self.stopping = True
+        self.failure = reason
         return [Command(CommandKind.EXIT)]
 
     def _next_goal(self) -> list[Command]:

@@ -1,11 +1,16 @@
 """Dataset side of a recording session, shared by the recorder node and the bag converter.
 
 `open_dataset_writer` creates (or, with append, opens) the dataset with the features of a robot interface, and
-checks that an existing dataset has exactly those features, fps and robot type. `validate_saved_episode` is the
-fast post-save check of one episode (metadata row, data rows, timestamps, video spans).
+checks that an existing dataset has exactly those features, fps and robot type. A new dataset's folder appears
+with its first saved episode (the writer's rule), so a recording or conversion that saves nothing leaves nothing
+behind. `validate_saved_episode` is the fast post-save check of one episode (metadata row, data rows, timestamps,
+video spans). `remove_saved_episode` rebuilds the dataset without one episode (the recorder's ~/discard_episode).
 """
 from __future__ import annotations
 
+import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,8 @@ def interface_features(interface: RobotInterface, use_videos: bool) -> dict[str,
     return features
 
 
-def _check_same_features(root: Path, info: dict[str, Any], wanted: dict[str, dict[str, Any]], fps: int) -> None:
+def _check_same_features(root: Path, info: dict[str, Any], wanted: dict[str, dict[str, Any]], fps: int,
+                         append_hint: str = "append:=true") -> None:
     problems = []
     if int(info["fps"]) != fps:
         problems.append(f"fps {info['fps']} (interface: {fps})")
@@ -44,7 +50,43 @@ def _check_same_features(root: Path, info: dict[str, Any], wanted: dict[str, dic
     if extra:
         problems.append(f"features not in the interface: {extra}")
     if problems:
-        raise ValueError(f"cannot append to {root}: it does not match the robot interface: " + "; ".join(problems))
+        raise ValueError(f"cannot record into {root} ({append_hint} or an empty dataset): it does not match the robot "
+                         "interface: " + "; ".join(problems))
+
+
+# The robot interface file the dataset was recorded with, kept in the dataset (upstream ignores the extra file): a
+# policy trained on it stores it in its checkpoint, and the policy node compares it with the robot it serves.
+INTERFACE_FILE = "meta/robot_interface.yaml"
+
+
+def write_interface_file(root: Path, interface: RobotInterface) -> None:
+    """Write (atomically) the interface's YAML text to <root>/meta/robot_interface.yaml, unless already there."""
+    from lerobot_dataset.durable_io import atomic_output
+
+    path = Path(root) / INTERFACE_FILE
+    if interface.source_text and not (path.exists() and path.read_text(encoding="utf-8") == interface.source_text):
+        with atomic_output(path) as tmp:
+            tmp.write_text(interface.source_text, encoding="utf-8")
+
+
+def _interface_writer_class(interface: RobotInterface):
+    """The dataset writer class whose saves also write the interface file: the dataset folder only exists from
+    the first saved episode on, so that is when the file can go in."""
+    from lerobot_dataset import LeRobotDatasetWriter
+
+    class InterfaceDatasetWriter(LeRobotDatasetWriter):
+        def save_episode(self):
+            summary = super().save_episode()
+            write_interface_file(self.root, interface)
+            return summary
+
+    return InterfaceDatasetWriter
+
+
+@dataclass
+class OpenedDataset:
+    writer: Any  # lerobot_dataset.LeRobotDatasetWriter
+    next_episode_index: int
 
 
 def open_dataset_writer(
@@ -54,31 +96,44 @@ def open_dataset_writer(
     use_videos: bool = True,
     vcodec: str = "libsvtav1",
     append: bool = False,
-):
-    """(writer, index of the next episode). append=False needs a new folder; append=True needs an existing one
-    with the interface's features (an interrupted save is repaired by the writer on open)."""
-    from lerobot_dataset import LeRobotDatasetWriter, VideoEncoderConfig
+    append_hint: str = "append:=true",
+) -> OpenedDataset:
+    """The writer for a recording into `root`.
 
+    append=False: a new dataset. Nothing is written until the first saved episode, and a writer closed without one
+    leaves nothing behind (the writer's rule); `root` may be missing, an empty folder or a dataset without episodes.
+    append=True: an existing dataset with the interface's features (an interrupted save is repaired on open).
+    `append_hint` is how the caller's user asks for appending (the node's `append:=true`, the CLI's `--append`),
+    so errors name the caller's own flag."""
+    from lerobot_dataset import VideoEncoderConfig
+
+    writer_class = _interface_writer_class(interface)
     root = Path(root)
+    recover_interrupted_removal(root)
     features = interface_features(interface, use_videos)
     if append:
         if not (root / "meta" / "info.json").exists():
             raise FileNotFoundError(
-                f"append: {root} is not a dataset (no meta/info.json); set append false to create it")
-        writer = LeRobotDatasetWriter.open(root)
-        _check_same_features(root, writer.info, features, interface.fps)
-        return writer, int(writer.total_episodes)
-    if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} already exists; set append true to add episodes to it, or choose a new folder")
-    if root.exists():
-        root.rmdir()
-    writer = LeRobotDatasetWriter.create(
-        root, fps=interface.fps, features=features, robot_type=interface.robot_type,
-        use_videos=any(f["dtype"] == "video" for f in features.values()),
-        video_encoder=VideoEncoderConfig(vcodec=vcodec))
+                f"{root} is not a dataset (no meta/info.json), so there is nothing to append to; drop {append_hint} "
+                "to create it")
+        writer = writer_class.open(root)
+        try:
+            _check_same_features(root, writer.info, features, interface.fps, append_hint)
+        except ValueError:
+            writer.close()
+            raise
+        return OpenedDataset(writer, int(writer.total_episodes))
+    try:
+        writer = writer_class.create(
+            root, fps=interface.fps, features=features, robot_type=interface.robot_type,
+            use_videos=any(f["dtype"] == "video" for f in features.values()),
+            video_encoder=VideoEncoderConfig(vcodec=vcodec))
+    except FileExistsError:
+        raise FileExistsError(f"{root} already exists and holds saved episodes or other files: add episodes to it "
+                              f"with {append_hint}, or choose a new folder") from None
     if repo_id:
         writer.info["repo_id"] = repo_id  # informational; upstream does not store it in info.json
-    return writer, 0
+    return OpenedDataset(writer, 0)
 
 
 def validate_saved_episode(root: Path, episode_index: int) -> tuple[bool, str]:
@@ -133,16 +188,14 @@ def validate_saved_episode(root: Path, episode_index: int) -> tuple[bool, str]:
     return True, f"episode {episode_index}: {n} frames ok"
 
 
-def delete_saved_episode(writer, root: Path, episode_index: int):
+def remove_saved_episode(writer, root: Path, episode_index: int):
     """Remove a saved episode from the dataset the writer has open (-1 = the last one); later episodes are
     renumbered as LeRobot's delete_episodes does. Returns (a new writer open on the dataset, removed index).
 
-    The writer is closed, the dataset rebuilt without the episode by the dataset tools into a sibling folder,
-    and the folders swapped; the old copy is removed once the new one is in place."""
-    import os
-    import shutil
-
-    from lerobot_dataset import LeRobotDatasetWriter
+    The writer is closed, the dataset rebuilt without the episode by the dataset tools into a sibling folder
+    (`<root>.delete-tmp`), and the folders swapped through `<root>.delete-old`, which is removed once the new one is
+    in place. A crash between the two renames leaves the dataset only in `<root>.delete-old`: the next removal (and
+    `recover_interrupted_removal`) puts it back first instead of deleting it."""
     from lerobot_dataset.format import DEFAULT_FEATURES
     from lerobot_dataset.tools import delete_episodes
 
@@ -157,20 +210,43 @@ def delete_saved_episode(writer, root: Path, episode_index: int):
         raise ValueError("an episode is being recorded; finish or discard it first")
     encoder, info = writer.video_encoder, writer.info
     writer.close()
-    staged = root.with_name(root.name + ".delete-tmp")
-    old = root.with_name(root.name + ".delete-old")
-    for leftover in (staged, old):
-        if leftover.exists():
-            shutil.rmtree(leftover)
-    if total == 1:  # the tools refuse to delete every episode: start an empty dataset with the same features
+    recover_interrupted_removal(root)
+    staged, old = _removal_folders(root)
+    if staged.exists():
+        shutil.rmtree(staged)
+    if total == 1:
+        # The tools refuse to delete every episode. A dataset without episodes is no folder at all (the writer
+        # makes it with the first saved episode): remove it, and continue with a new writer of the same features.
+        os.replace(root, old)
+        shutil.rmtree(old, ignore_errors=True)
         features = {k: v for k, v in info["features"].items() if k not in DEFAULT_FEATURES}
-        use_videos = any(f["dtype"] == "video" for f in features.values())
-        LeRobotDatasetWriter.create(staged, fps=int(info["fps"]), features=features,
-                                    robot_type=info.get("robot_type"), use_videos=use_videos,
-                                    video_encoder=encoder).close()
-    else:
-        delete_episodes(root, [index], output=staged, progress=False)
+        writer = type(writer).create(root, fps=int(info["fps"]), features=features,
+                                             robot_type=info.get("robot_type"),
+                                             use_videos=any(f["dtype"] == "video" for f in features.values()),
+                                             video_encoder=encoder)
+        return writer, index
+    delete_episodes(root, [index], output=staged, progress=False)
+    if (root / INTERFACE_FILE).exists():  # the dataset tools rebuild meta/ without files they do not know
+        shutil.copy2(root / INTERFACE_FILE, staged / INTERFACE_FILE)
     os.replace(root, old)
     os.replace(staged, root)
     shutil.rmtree(old, ignore_errors=True)
-    return LeRobotDatasetWriter.open(root, video_encoder=encoder), index
+    return type(writer).open(root, video_encoder=encoder), index
+
+
+def _removal_folders(root: Path) -> tuple[Path, Path]:
+    return root.with_name(root.name + ".delete-tmp"), root.with_name(root.name + ".delete-old")
+
+
+def recover_interrupted_removal(root: Path) -> bool:
+    """Undo what a crash during `remove_saved_episode` left: the dataset only in `<root>.delete-old` goes back to
+    `root`; a leftover `<root>.delete-old` next to a valid `root` is removed. True when the dataset was put back."""
+    root = Path(root)
+    _, old = _removal_folders(root)
+    if not old.exists():
+        return False
+    if not root.exists():
+        os.replace(old, root)
+        return True
+    shutil.rmtree(old)
+    return False

@@ -12,6 +12,17 @@ States (values match lerobot_msgs/msg/RecorderStatus):
                        |  discard()/cancel: episode dropped ---------------^
     any --fault--> ERROR (writer failure, disk full); a new dataset session is needed to leave it
 
+A frame is written once every required stream with a staleness limit has delivered a message stamped at or after
+its tick (the tick is *covered*); until then it is held. When an episode ends, held frames are dropped: an episode
+ends at the last tick its streams actually cover, never with frames that only repeat the last values after the
+data stopped (live and in a bag alike, so both paths still give the same frames). While data flows, coverage
+arrives with the next message (a few ms); only a stream that stalls holds frames back.
+
+Only required streams explain a skipped tick (an optional stream that is missing as well is not counted against
+the episode). An episode that ends without a single frame is an error (nothing can be saved) whose reason names
+the streams that were missing, stale or invalid. A frame the writer rejects (e.g. a value that overflows float32)
+skips that tick; only a writer fault (encoder, disk) fails the episode.
+
 The reset period follows every finished episode, as in lerobot-record (the operator puts the scene back);
 `stop()` during the reset period ends it early. Time is always given by the caller (integer ns on the node
 clock, or bag stamps), so the class is deterministic and unit-testable.
@@ -19,19 +30,24 @@ clock, or bag stamps), so the class is deterministic and unit-testable.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from lerobot_recorder.alignment import (
-    NS_PER_S, Frame, FrameAssembler, FrameClock, Sample, SkippedTick, StreamSpec, TickResult, seconds_to_ns,
+    NS_PER_S, Frame, FrameAssembler, FrameClock, Sample, SkippedTick, StampCheck, StreamSpec, TickResult,
+    seconds_to_ns,
 )
 
 log = logging.getLogger(__name__)
 
 # A clock going back by more than this (a restarted simulation) starts a new frame grid.
 CLOCK_JUMP_NS = NS_PER_S
+# A clock (or a bag's watermark) jumping forward by more than this also starts a new grid instead of evaluating
+# every tick in between: a stamp from 2038, or a simulation fast-forwarded by hours, would otherwise mean
+# billions of ticks.
+CLOCK_LEAP_NS = 60 * NS_PER_S
 
 
 class RecorderState(IntEnum):
@@ -60,6 +76,28 @@ class EpisodeWriter(Protocol):
 FrameBuilder = Callable[[Frame], dict]
 # A validator checks one saved episode: (ok, message).
 EpisodeValidator = Callable[[int], "tuple[bool, str]"]
+
+
+def _frame_rejections() -> tuple[type[Exception], ...]:
+    try:
+        from lerobot_dataset import FrameValidationError
+    except ImportError:  # the session also runs over other EpisodeWriters (tests); they raise ValueError
+        return (ValueError,)
+    return (FrameValidationError,)
+
+
+FRAME_REJECTIONS = _frame_rejections()
+
+
+def _no_frame_causes(episode: "EpisodeProgress") -> str:
+    """Which streams kept every tick of an episode from producing a frame, e.g. "observation.images.front missing
+    on 90 ticks"."""
+    if not episode.drops:
+        return "no tick of the episode was evaluated (is the clock running?)"
+    parts = []
+    for key, reasons in sorted(episode.drops.items(), key=lambda item: -sum(item[1].values())):
+        parts.append(f"{key} " + ", ".join(f"{reason} on {count} ticks" for reason, count in reasons.most_common()))
+    return "; ".join(parts)
 
 
 def whole_second_floor(t_ns: int) -> int:
@@ -107,6 +145,7 @@ class EpisodeProgress:
     attempt: int = 0
     delay_sum_ns: int = 0
     delay_max_ns: int = 0
+    trailing_uncovered: int = 0  # frames evaluated after the data ended (not covered): not written
     _in_gap: bool = False
 
 
@@ -132,6 +171,8 @@ class EpisodeReport:
     validation_message: str = ""
 
     def summary(self) -> str:
+        if not self.saved and self.frames == 0:
+            return f"episode not saved ({self.reason}): no frame in {self.waiting + self.dropped} ticks, task {self.task!r}"
         what = f"episode {self.episode_index} saved" if self.saved else "episode discarded"
         text = (f"{what} ({self.reason}): {self.frames} frames, {self.dropped} ticks dropped "
                 f"(+{self.waiting} before the first or after the last frame), task {self.task!r}")
@@ -170,6 +211,7 @@ class RecordingSession:
         buffer_capacity: int = 256,
         first_episode_index: int = 0,
         clock: Callable[[], int] | None = None,
+        stamp_check: StampCheck | None = StampCheck(),
     ) -> None:
         self.streams = list(streams)
         self.fps = int(fps)
@@ -179,6 +221,7 @@ class RecordingSession:
         self.reset_ns = seconds_to_ns(reset_time_s)
         self.validate_episode = validate_episode
         self.buffer_capacity = buffer_capacity
+        self.stamp_check = stamp_check  # how far a stamp may be from its arrival (alignment.StampCheck)
         # The live node's clock: the reset period starts when a (possibly slow) save has finished.
         self.clock = clock
         self.assembler: FrameAssembler | None = None
@@ -189,32 +232,41 @@ class RecordingSession:
         self.reset_until_ns: int | None = None
         self.reset_started_ns: int | None = None
         self.last_report: EpisodeReport | None = None
-        self._pending_samples: list[Sample] = []
+        # Samples that arrive before the first advance() (no grid yet), the newest `buffer_capacity` per stream.
+        self._pending_samples: dict[str, deque[Sample]] = {}
+        self._required = {spec.key for spec in self.streams if spec.required}
+        # Streams whose data ends an episode's coverage: required, with a staleness limit (a task holds by design).
+        self._coverage_keys = [spec.key for spec in self.streams if spec.required and spec.max_age_s is not None]
+        self._held: deque[TickResult] = deque()  # evaluated ticks of the episode, in order, not covered yet
         self._plan: list[EpisodeWindow] = []
         self._attempts = 0
         self._last_now_ns: int | None = None
-        self._clock_jumped = False
+        self._clock_jumped = ""  # "back" or "forward" when the last advance started a new grid
         self.frame_errors = 0
 
     # ---------------------------------------------------------------------------------------------- input
     def _ensure_assembler(self, now_ns: int) -> FrameAssembler:
         jumped_back = self._last_now_ns is not None and now_ns < self._last_now_ns - CLOCK_JUMP_NS
-        if self.assembler is None or jumped_back:
-            # First use, or the clock jumped back (a simulation restarted, a bag replayed from its start):
-            # buffered messages belong to the old timeline, so a new grid starts here.
+        leaped = (self.assembler is not None and self.assembler.clock is not None
+                  and now_ns > self.assembler.clock.next_time_ns + CLOCK_LEAP_NS)
+        if self.assembler is None or jumped_back or leaped:
+            # First use, or the clock jumped (a simulation restarted, a bag replayed from its start, a stamp far
+            # in the future): buffered messages belong to the old timeline, so a new grid starts here.
             self.assembler = FrameAssembler(
-                self.streams, grid_clock(self.fps, now_ns), self.latency_s, self.buffer_capacity)
-            self._clock_jumped = jumped_back
+                self.streams, grid_clock(self.fps, now_ns), self.latency_s, self.buffer_capacity, self.stamp_check)
+            self._clock_jumped = "back" if jumped_back else ("forward" if leaped else "")
         self._last_now_ns = now_ns
         return self.assembler
 
-    def add_sample(self, sample: Sample):
-        """Buffer one converted message; returns the DropReason when it was not buffered (e.g. non-monotonic)."""
+    def add_sample(self, sample: Sample, arrival_ns: int | None = None):
+        """Buffer one converted message; returns the DropReason when it was not buffered (e.g. non-monotonic, or
+        stamped implausibly far from its `arrival_ns`: see FrameAssembler.add)."""
         if self.assembler is None:
-            # Before the first advance() there is no grid yet: keep the samples for it.
-            self._pending_samples.append(sample)
+            # Before the first advance() there is no grid yet: keep the newest samples for it.
+            pending = self._pending_samples.setdefault(sample.key, deque(maxlen=self.buffer_capacity))
+            pending.append((sample, arrival_ns))
             return None
-        return self.assembler.add(sample)
+        return self.assembler.add(sample, arrival_ns)
 
     # ------------------------------------------------------------------------------------------- commands
     @property
@@ -260,6 +312,7 @@ class RecordingSession:
         """Drop the episode in progress (nothing of it reaches the dataset), then run the reset period."""
         if self.state != RecorderState.RECORDING or self.episode is None:
             return None
+        self._held.clear()
         self.writer.discard_episode()
         report = self._report(self.episode, episode_index=-1, saved=False, reason=reason)
         self.episode = None
@@ -270,6 +323,7 @@ class RecordingSession:
     def fail(self, message: str) -> EpisodeReport | None:
         """A fault: discard what is in progress and refuse new episodes."""
         report = None
+        self._held.clear()
         if self.state == RecorderState.RECORDING and self.episode is not None:
             try:
                 self.writer.discard_episode()
@@ -290,25 +344,29 @@ class RecordingSession:
         """The ticks due at `now_ns` (the input side: guard it with the same lock as `add_sample`)."""
         assembler = self._ensure_assembler(now_ns)
         if self._pending_samples:
-            pending, self._pending_samples = self._pending_samples, []
-            for sample in pending:
-                assembler.add(sample)
+            pending, self._pending_samples = self._pending_samples, {}
+            for sample, arrival_ns in sorted((entry for queue in pending.values() for entry in queue),
+                                             key=lambda entry: entry[0].stamp_ns):
+                assembler.add(sample, arrival_ns)
         return assembler.poll(now_ns)
 
     def process(self, results: Iterable[TickResult], now_ns: int) -> list[EpisodeReport]:
         """Route evaluated ticks to the current episode and move the state machine (also used by bag_convert)."""
         reports: list[EpisodeReport] = []
         if self._clock_jumped:
-            self._clock_jumped = False
+            direction, self._clock_jumped = self._clock_jumped, ""
             if self.state == RecorderState.RECORDING and self.episode is not None:
                 # Its remaining ticks would be on the old timeline: keep what was recorded.
-                log.warning("the clock jumped back; ending the episode in progress")
-                reports.append(self.save(now_ns, "clock jumped back"))
+                log.warning("the clock jumped %s; ending the episode in progress", direction)
+                reports.append(self.save(now_ns, f"clock jumped {direction}"))
         for result in results:
             reports.extend(self._finish_if_ended(result.time_ns, now_ns))
             self._begin_planned(result.time_ns)
             if self.state == RecorderState.RECORDING:
-                self._write(result, now_ns)
+                self._held.append(result)
+                self._release_covered(now_ns)
+        if self.state == RecorderState.RECORDING:
+            self._release_covered(now_ns)
         next_tick = self.assembler.clock.next_time_ns if self.assembler and self.assembler.clock else now_ns
         reports.extend(self._finish_if_ended(next_tick, now_ns))
         if self.state == RecorderState.RESETTING and self.reset_until_ns is not None and now_ns >= self.reset_until_ns:
@@ -326,6 +384,31 @@ class RecordingSession:
             self.episode.end_ns = window.end_ns
             self.episode.stop_reason = "end of episode window"
 
+    def _coverage_ns(self) -> int | None:
+        """Ticks at or before this instant are covered by every coverage stream (None: some stream has no data)."""
+        if not self._coverage_keys:
+            return None if self.assembler is None else 2**63 - 1
+        return self.assembler.covered_until(self._coverage_keys) if self.assembler is not None else None
+
+    def _release_covered(self, now_ns: int) -> None:
+        """Write held ticks, in order, up to the first one that is not covered yet."""
+        coverage = self._coverage_ns()
+        while self._held and (isinstance(self._held[0], SkippedTick) or
+                              (coverage is not None and self._held[0].time_ns <= coverage)):
+            self._write(self._held.popleft(), now_ns)
+
+    def _drop_held(self) -> None:
+        """The episode ends: frames still held are past the data (not covered); they are not written."""
+        episode = self.episode
+        while self._held:
+            result = self._held.popleft()
+            if episode is None:
+                continue
+            if isinstance(result, SkippedTick):
+                self._write(result, 0)
+            elif episode.start_ns <= result.time_ns and (episode.end_ns is None or result.time_ns < episode.end_ns):
+                episode.trailing_uncovered += 1
+
     def _finish_if_ended(self, next_tick_ns: int, now_ns: int) -> list[EpisodeReport]:
         """Save the episode once every tick before its end has been evaluated."""
         episode = self.episode
@@ -342,7 +425,9 @@ class RecordingSession:
         if result.time_ns < episode.start_ns or (episode.end_ns is not None and result.time_ns >= episode.end_ns):
             return
         if isinstance(result, SkippedTick):
-            self._count_skip(episode, result.time_ns, {k: r.value for k, r in result.reasons.items()})
+            # Only required streams explain the skip; an optional stream missing as well is not a cause.
+            reasons = {k: r.value for k, r in result.reasons.items() if k in self._required}
+            self._count_skip(episode, result.time_ns, reasons or {k: r.value for k, r in result.reasons.items()})
             return
         try:
             frame = dict(self.build_frame(result))
@@ -357,7 +442,15 @@ class RecordingSession:
         if not task:
             self._count_skip(episode, result.time_ns, {"task": "missing"})
             return
-        self.writer.add_frame(frame, task)
+        try:
+            self.writer.add_frame(frame, task)
+        except FRAME_REJECTIONS as exc:
+            # The writer checked the frame before taking any of it (e.g. a finite value that overflows float32):
+            # that tick has no frame; the episode goes on. Writer faults (encoder, disk) are not caught here.
+            self.frame_errors += 1
+            self._count_skip(episode, result.time_ns, {"frame": "invalid"})
+            log.warning("tick at %d ns skipped: the writer rejected the frame: %s", result.time_ns, exc)
+            return
         episode._in_gap = False
         episode.frames += 1
         # Frame delay: from the tick instant to the frame handed to the writer (node clock).
@@ -387,10 +480,13 @@ class RecordingSession:
         """Save the episode in progress (an episode without frames is discarded: LeRobot cannot store it)."""
         episode = self.episode
         assert episode is not None
+        self._release_covered(now_ns)
+        self._drop_held()
         self.episode = None
         if episode.frames == 0:
             self.writer.discard_episode()
-            report = self._report(episode, -1, False, f"{reason}; no frames were recorded, nothing saved")
+            report = self._report(episode, -1, False, f"error: no frames were recorded ({reason}): "
+                                                      f"{_no_frame_causes(episode)}")
         else:
             self.state = RecorderState.SAVING
             try:
@@ -433,6 +529,8 @@ class RecordingSession:
             episode.dropped -= trailing
             episode.waiting += trailing
             episode._in_gap = False
+        episode.waiting += episode.trailing_uncovered
+        episode.trailing_uncovered = 0
         return EpisodeReport(
             episode_index=episode_index, frames=episode.frames, saved=saved, reason=reason, task=episode.task,
             dropped=episode.dropped, drops={k: dict(v) for k, v in episode.drops.items()}, waiting=episode.waiting,
@@ -448,6 +546,12 @@ class RecordingSession:
         if self.state == RecorderState.RESETTING and self.reset_started_ns is not None:
             return max(0.0, (now_ns - self.reset_started_ns) / NS_PER_S)
         return 0.0
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples held in memory: waiting for the first tick, and in the assembler's stream buffers."""
+        pending = sum(len(queue) for queue in self._pending_samples.values())
+        return pending + (self.assembler.buffered_samples if self.assembler is not None else 0)
 
     def stream_summary(self) -> Mapping[str, Any]:
         return self.assembler.summary() if self.assembler is not None else {"streams": {}}

@@ -150,17 +150,63 @@ def image_values(msg: Any, height: int, width: int, channels: int, topic: str) -
     return np.ascontiguousarray(image)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless, ...): they carry the image size.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def declared_image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG header declares, read without decoding; None for other or truncated data.
+
+    Checked before decoding so that a header declaring a huge image is refused without OpenCV allocating it (or
+    raising cv2.error, which would otherwise escape as a non-ValueError)."""
+    if data[:8] == _PNG_SIGNATURE and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7):  # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                return None
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        if marker == 0xDA or length < 2:  # start of scan before any frame header: malformed
+            return None
+        i += 2 + length
+    return None
+
+
 def compressed_image_values(msg: Any, height: int, width: int, channels: int, topic: str) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg/png, as image_transport publishes) -> uint8 (H, W, C) RGB."""
+    """sensor_msgs/CompressedImage (jpeg/png, as image_transport publishes) -> uint8 (H, W, C) RGB.
+
+    The size the header declares is checked before decoding; any decoder failure becomes a ConversionError."""
     from lerobot_drivers import image_conversion as ic
 
+    if channels == 1:
+        raise ConversionError(f"{topic}: 1-channel features from CompressedImage are not supported")
+    data = bytes(msg.data)
+    declared = declared_image_size(data)
+    if declared is not None and declared != (width, height):
+        raise ConversionError(f"{topic}: expected a {width}x{height} image (width x height), the compressed image "
+                              f"({msg.format!r}) declares {declared[0]}x{declared[1]}; not decoded")
     try:
         image = ic.compressed_msg_to_rgb(msg)
     except ic.ImageConversionError as error:
         raise ConversionError(f"{topic}: {error}") from None
+    except Exception as error:  # cv2.error and friends: a malformed image must never stop the recorder's input
+        raise ConversionError(f"{topic}: the compressed image ({msg.format!r}, {len(data)} bytes) could not be "
+                              f"decoded: {type(error).__name__}: {str(error).strip()[:200]}") from None
     _check_size(image, height, width, topic)
-    if channels == 1:
-        raise ConversionError(f"{topic}: 1-channel features from CompressedImage are not supported")
     return np.ascontiguousarray(image)
 
 

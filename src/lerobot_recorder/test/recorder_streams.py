@@ -91,7 +91,13 @@ class ScheduledMessage:
     index: int
     stamp_ns: int
     arrival_ns: int  # when it is published (and its bag log time); differs from the stamp for non_monotonic
-    fault: str = ""  # "" | nan | wrong_names | wrong_size | non_monotonic | wrong_encoding
+    # "" | nan | overflow (1e39 rad: finite, but not in float32 after rad2deg) | wrong_names | wrong_size |
+    # non_monotonic | wrong_encoding | stamp_ahead (an hour ahead) | stamp_1970 | stamp_2038 (glitched stamps)
+    fault: str = ""
+
+    @property
+    def implausibly_stamped(self) -> bool:
+        return self.fault.startswith("stamp_")
 
     def topic(self, prefix: str = "/rt") -> str:
         return {"follower": f"{prefix}/follower/joint_states", "leader": f"{prefix}/leader/joint_states",
@@ -126,6 +132,8 @@ def make_schedule(t0_ns: int, duration_s: float, joint_hz: int = 50, camera_hz: 
             stamp = arrival
             if fault == "non_monotonic":
                 stamp = t0_ns + offset_ns + ((i - 2) * NS) // hz  # repeats an older stamp
+            stamp = {"stamp_ahead": stamp + 3600 * NS, "stamp_1970": 1 * NS + 234,
+                     "stamp_2038": (2**31 - 1) * NS + 567}.get(fault, stamp)
             messages.append(ScheduledMessage(kind, i, stamp, arrival, fault))
     messages.sort(key=lambda m: (m.arrival_ns, m.kind))
     return Schedule(t0_ns, messages)
@@ -142,6 +150,9 @@ def _payload(m: ScheduledMessage) -> tuple:
     if m.fault == "nan":
         values = values.copy()
         values[2] = float("nan")
+    if m.fault == "overflow":
+        values = values.copy()
+        values[1] = 1e39
     if m.fault == "wrong_names":
         names = names[:-1] + ["claw"]
     return values, names
@@ -237,14 +248,25 @@ def grid_ticks(start_ns: int, end_ns: int, fps: int = FPS):
         k += 1
 
 
+def covered_end_ns(schedule: Schedule) -> int:
+    """The last instant every stream has data for (min over streams of their last accepted stamp): an episode of
+    this schedule ends at the last tick at or before it (no frame repeats the last values after the data ends)."""
+    last: dict[str, int] = {}
+    for m in schedule.messages:  # in arrival order; a non-monotonic or implausibly stamped message is dropped
+        if m.implausibly_stamped or (m.kind in last and m.stamp_ns <= last[m.kind]):
+            continue
+        last[m.kind] = m.stamp_ns
+    return min(last.values())
+
+
 def expected_frames(schedule: Schedule, start_ns: int, end_ns: int, max_age_s: float = MAX_AGE_S,
                     fps: int = FPS) -> list[ExpectedFrame]:
     """Frames at grid ticks in [start, end): newest message stamped <= tick per stream, all fresh and valid."""
     max_age_ns = int(round(max_age_s * NS))
     streams: dict[str, list[ScheduledMessage]] = {"follower": [], "leader": [], "camera": []}
-    for m in schedule.messages:  # in arrival order; a non-monotonic message is dropped
+    for m in schedule.messages:  # in arrival order; a non-monotonic or implausibly stamped message is dropped
         stream = streams[m.kind]
-        if stream and m.stamp_ns <= stream[-1].stamp_ns:
+        if m.implausibly_stamped or (stream and m.stamp_ns <= stream[-1].stamp_ns):
             continue
         stream.append(m)
     frames = []

@@ -53,7 +53,8 @@ def test_one_bag_one_episode_matches_the_published_stream(tmp_path, storage):
     bag = rs.write_bag(tmp_path / f"bag_{storage}", schedule, storage=storage)
     result = convert_bags([bag], interface, tmp_path / "ds", task="pick the cube", vcodec="h264", progress=False)
 
-    expected = rs.expected_frames(schedule, T0 - rs.NS, schedule.end_ns + rs.NS)
+    # Up to the last tick every stream covers: no frame repeats the last values after the data ends.
+    expected = rs.expected_frames(schedule, T0 - rs.NS, rs.covered_end_ns(schedule) + 1)
     assert len(result.saved_episodes) == 1
     report = result.saved_episodes[0]
     assert report.frames == len(expected) and report.frames > 55
@@ -74,7 +75,7 @@ def test_bags_append_split_markers_and_report(tmp_path):
                           progress=False)
     assert [e.task for e in result.saved_episodes] == ["first task", "second task"]
     first = rs.expected_frames(schedule, T0 - 10_000_000, marker_1)
-    second = rs.expected_frames(schedule, marker_1, schedule.end_ns + rs.NS)
+    second = rs.expected_frames(schedule, marker_1, rs.covered_end_ns(schedule) + 1)
     assert [e.frames for e in result.saved_episodes] == [len(first), len(second)]
     assert result.bags[0].markers == 2
     _check_episode(tmp_path / "ds", 0, first, "first task")
@@ -98,7 +99,7 @@ def test_malformed_messages_are_skipped_and_reported(tmp_path):
     schedule = rs.make_schedule(T0, 2.5, faults=faults)
     bag = rs.write_bag(tmp_path / "bad", schedule, storage="mcap")
     result = convert_bags([bag], interface, tmp_path / "ds", task="t", vcodec="h264", progress=False)
-    expected = rs.expected_frames(schedule, T0 - rs.NS, schedule.end_ns + rs.NS)
+    expected = rs.expected_frames(schedule, T0 - rs.NS, rs.covered_end_ns(schedule) + 1)
     report = result.saved_episodes[0]
     assert report.frames == len(expected)
     assert report.drops["observation.state"]["invalid"] >= 1
@@ -132,3 +133,72 @@ def test_cli_reports_and_exit_codes(tmp_path, capsys):
                  "--quiet"])
     assert code == 2
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("glitch", ["stamp_ahead", "stamp_1970", "stamp_2038"])
+def test_one_glitched_stamp_costs_one_message_not_the_episode(tmp_path, glitch):
+    """Issue: one JointState stamped an hour ahead cut a 4 s episode from 41 to 12 frames (every later message was
+    non-monotonic); a 1970 or 2038 stamp made the converter walk billions of ticks. Now the message is dropped as
+    implausibly stamped (its stamp is far from its log time) and nothing else changes."""
+    interface = load_interface(rs.write_interface(tmp_path))
+    schedule = rs.make_schedule(T0, 2.0, faults={("follower", 30): glitch})
+    bag = rs.write_bag(tmp_path / "glitch", schedule, storage="mcap")
+    result = convert_bags([bag], interface, tmp_path / "ds", task="t", vcodec="h264", progress=False)
+    expected = rs.expected_frames(schedule, T0 - rs.NS, rs.covered_end_ns(schedule) + 1)
+    clean = rs.make_schedule(T0, 2.0)
+    assert len(expected) == len(rs.expected_frames(clean, T0 - rs.NS, rs.covered_end_ns(clean) + 1))
+    report = result.saved_episodes[0]
+    assert report.frames == len(expected)
+    streams = result.bags[0].streams
+    assert streams["observation.state"]["dropped"] == {"implausible_stamp": 1}
+    _check_episode(tmp_path / "ds", 0, expected, "t")
+
+
+def test_the_episode_ends_where_the_data_ends(tmp_path):
+    """Issue: a 4.0 s bag gave frames at 4.1 and 4.2 s repeating the last state and image. The last frame is the
+    last tick every stream covers."""
+    interface = load_interface(rs.write_interface(tmp_path))
+    schedule = rs.make_schedule(T0, 4.0)
+    bag = rs.write_bag(tmp_path / "four_seconds", schedule)
+    report = convert_bags([bag], interface, tmp_path / "ds", task="t", vcodec="h264", progress=False).saved_episodes[0]
+    last_camera = max(m.stamp_ns for m in schedule.messages if m.kind == "camera")
+    assert report.last_frame_ns <= rs.covered_end_ns(schedule) <= last_camera
+    assert rs.covered_end_ns(schedule) - report.last_frame_ns < rs.NS // rs.FPS  # and no tick of data is lost
+    assert report.waiting > 0  # the held ticks after the data are counted, not written
+
+
+def test_not_a_bag_is_one_line_and_leaves_nothing_behind(tmp_path, capsys):
+    iface_path = rs.write_interface(tmp_path)
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not a bag")
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    for path, what in ((text_file, "is not a bag"), (empty, "without metadata.yaml"),
+                       (tmp_path / "missing", "no such file or folder")):
+        code = main([str(path), "--interface", str(iface_path), "--output", str(tmp_path / "out"), "--task", "x",
+                     "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and what in err and "metadata.yaml" in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_conversion_that_saves_nothing_leaves_no_dataset(tmp_path, capsys):
+    """Issue: a failed lerobot-bag-convert left --output/meta/info.json, which validate calls INVALID and the next
+    run refuses. A bag without the camera saves no episode: no output folder, and the hint names --append."""
+    iface_path = rs.write_interface(tmp_path)
+    bag = rs.write_bag(tmp_path / "no_camera", rs.make_schedule(T0, 1.0), skip_kinds=("camera",))
+    code = main([str(bag), "--interface", str(iface_path), "--output", str(tmp_path / "out"), "--task", "x",
+                 "--vcodec", "h264", "--quiet"])
+    assert code == 1 and "no episode was saved" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    good = rs.write_bag(tmp_path / "good", rs.make_schedule(T0, 1.0))
+    assert main([str(good), "--interface", str(iface_path), "--output", str(tmp_path / "out"), "--task", "x",
+                 "--vcodec", "h264", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main([str(good), "--interface", str(iface_path), "--output", str(tmp_path / "out"), "--task", "x",
+                 "--quiet"]) == 2
+    assert "--append" in capsys.readouterr().err
+    assert main([str(good), "--interface", str(iface_path), "--output", str(tmp_path / "nowhere"), "--task", "x",
+                 "--append", "--quiet"]) == 2
+    assert "drop --append" in capsys.readouterr().err

@@ -100,7 +100,8 @@ def test_live_recording_equals_bag_conversion(spawn, rclpy_context, tmp_path):
     wait_for(result_future.done, 60, executor, "episode result")
     result = result_future.result().result
     assert result.saved and result.episode_index == 0
-    expected = rs.expected_frames(schedule, t0 - rs.NS, schedule.end_ns + rs.NS)
+    # Both end at the last tick every stream covers (no frames repeating the last values after the data stopped).
+    expected = rs.expected_frames(schedule, t0 - rs.NS, rs.covered_end_ns(schedule) + 1)
     assert result.frames == len(expected) >= 85
     node.destroy_node()
     recorder.stop()

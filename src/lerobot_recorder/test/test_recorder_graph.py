@@ -138,7 +138,7 @@ def check_episode_contents(root: Path, episode: int, schedule: rs.Schedule, wind
 
 def validate(root: Path) -> None:
     from lerobot_dataset.reader import DatasetMeta
-    from lerobot_recorder.session_io import validate_saved_episode
+    from lerobot_recorder.recording_dataset import validate_saved_episode
 
     meta = DatasetMeta(root)
     for index in range(meta.total_episodes):
@@ -335,10 +335,11 @@ def test_malformed_inputs_give_diagnostics_and_skipped_frames(spawn, rclpy_conte
         response = client.call(client.stop_client, client.Trigger.Request())
         assert response.success
         result = client.result(future).result
-        expected = rs.expected_frames(schedule, t0 - rs.NS, schedule.end_ns + rs.NS)
+        expected = rs.expected_frames(schedule, t0 - rs.NS, rs.covered_end_ns(schedule) + 1)
         assert result.saved and result.frames == len(expected)
         # Faulty messages that a tick would have used cost frames (a 50 Hz message may fall between ticks).
-        clean = rs.expected_frames(rs.make_schedule(t0, 3.0), t0 - rs.NS, schedule.end_ns + rs.NS)
+        clean_schedule = rs.make_schedule(t0, 3.0)
+        clean = rs.expected_frames(clean_schedule, t0 - rs.NS, rs.covered_end_ns(clean_schedule) + 1)
         assert result.frames < len(clean)
         assert "observation.images.front: {" in response.message and "'invalid': 2" in response.message
     finally:

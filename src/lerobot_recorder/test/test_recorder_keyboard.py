@@ -1,24 +1,13 @@
-"""Keyboard control without a terminal: byte decoding of arrow/Esc keys and the session's commands."""
+"""Keyboard control without a terminal: key names (decoded by lerobot_drivers.teleop.terminal) and the session's
+commands."""
 from __future__ import annotations
 
-from lerobot_recorder.keyboard_session import Command, CommandKind, Key, KeyboardSession, KeyDecoder
+from lerobot_recorder.keyboard_session import Command, CommandKind, Key, KeyboardSession, key_from_name
 
 
-def test_decoder_arrows_escape_and_split_sequences():
-    decoder = KeyDecoder()
-    assert decoder.feed(b"\x1b[C\x1b[Dx\x1bOC") == [Key.RIGHT, Key.LEFT, Key.RIGHT]
-    # A sequence split across reads is completed by the next read.
-    assert decoder.feed(b"\x1b") == []
-    assert decoder.feed(b"[") == []
-    assert decoder.feed(b"D") == [Key.LEFT]
-    # A lone ESC is the Esc key once no more bytes come (read timeout -> flush).
-    assert decoder.feed(b"\x1b") == []
-    assert decoder.flush() == [Key.ESCAPE]
-    assert decoder.flush() == []
-    # ESC followed by an unrelated byte: Esc pressed, then that key.
-    assert decoder.feed(b"\x1bq") == [Key.ESCAPE]
-    # Other cursor keys are ignored.
-    assert decoder.feed(b"\x1b[A\x1b[B") == []
+def test_key_names_of_the_shared_terminal_reader_map_to_session_keys():
+    assert [key_from_name(n) for n in ("right", "left", "esc", "up", "q")] == [Key.RIGHT, Key.LEFT, Key.ESCAPE,
+                                                                              None, None]
 
 
 def test_session_right_saves_and_starts_the_next_episode():
@@ -57,3 +46,11 @@ def test_session_rejected_goal_exits():
     assert session.on_goal_rejected() == [Command(CommandKind.EXIT)]
     idle = KeyboardSession(task="t")
     assert idle.on_key(Key.ESCAPE) == [Command(CommandKind.EXIT)]  # no goal active: nothing to save
+
+
+def test_session_ends_on_a_failed_episode_instead_of_looping():
+    """An episode that failed (e.g. no camera frame at all) ends the session with the reason, not a new goal."""
+    session = KeyboardSession(task="t", num_episodes=3)
+    session.start()
+    assert session.on_result(saved=False, error="error: no frames were recorded") == [Command(CommandKind.EXIT)]
+    assert session.stopping and session.failure == "error: no frames were recorded"

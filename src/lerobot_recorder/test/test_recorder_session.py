@@ -13,10 +13,10 @@ import recorder_streams as rs  # noqa: E402
 
 from lerobot_recorder.alignment import FrameClock  # noqa: E402
 from lerobot_recorder.interface import load_interface  # noqa: E402
-from lerobot_recorder.recorder import (  # noqa: E402
+from lerobot_recorder.recording_session import (  # noqa: E402
     EpisodeGoal, RecorderBusy, RecorderState, RecordingSession, grid_clock,
 )
-from lerobot_recorder.session_io import open_dataset_writer, validate_saved_episode  # noqa: E402
+from lerobot_recorder.recording_dataset import open_dataset_writer, validate_saved_episode  # noqa: E402
 
 T0 = 1_800_000_000 * rs.NS + 987_654_321
 MS = 1_000_000
@@ -28,7 +28,8 @@ class Rig:
     def __init__(self, tmp_path: Path, reset_time_s: float = 0.0, latency_s: float = 0.1, append: bool = False):
         self.interface = load_interface(rs.write_interface(tmp_path))
         self.root = tmp_path / "ds"
-        self.writer, first = open_dataset_writer(self.interface, self.root, vcodec="h264", append=append)
+        opened = open_dataset_writer(self.interface, self.root, vcodec="h264", append=append)
+        self.writer, first = opened.writer, opened.next_episode_index
         self.session = RecordingSession(
             self.interface.stream_specs(), self.interface.fps, self.writer, self.interface.frame_values,
             latency_s=latency_s, reset_time_s=reset_time_s,
@@ -172,9 +173,9 @@ def test_writer_failure_puts_the_session_in_error(tmp_path):
         rig.session.begin(EpisodeGoal("after"), rig.now)
 
 
-def test_delete_saved_episodes_and_keep_recording(tmp_path):
+def test_remove_saved_episodes_and_keep_recording(tmp_path):
     from lerobot_dataset.reader import DatasetMeta
-    from lerobot_recorder.session_io import delete_saved_episode
+    from lerobot_recorder.recording_dataset import remove_saved_episode
 
     rig = Rig(tmp_path)
     rig.now = T0
@@ -184,12 +185,12 @@ def test_delete_saved_episodes_and_keep_recording(tmp_path):
         rig.run_until(rig.now + 800 * MS)
     assert [r.episode_index for r in rig.reports if r.saved] == [0, 1]
     with pytest.raises(ValueError, match="episode 5 does not exist"):
-        delete_saved_episode(rig.writer, rig.root, 5)
-    writer, removed = delete_saved_episode(rig.writer, rig.root, -1)
+        remove_saved_episode(rig.writer, rig.root, 5)
+    writer, removed = remove_saved_episode(rig.writer, rig.root, -1)
     assert removed == 1 and writer.total_episodes == 1
     assert DatasetMeta(rig.root).tasks == ["keep"]
     assert validate_saved_episode(rig.root, 0)[0]
-    writer, removed = delete_saved_episode(writer, rig.root, 0)  # the only one: an empty dataset remains
+    writer, removed = remove_saved_episode(writer, rig.root, 0)  # the only one: an empty dataset remains
     assert removed == 0 and writer.total_episodes == 0
     # Recording continues into the rebuilt dataset.
     rig.writer = rig.session.writer = writer

@@ -27,7 +27,7 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
     from lerobot_msgs.action import RecordEpisode
     from lerobot_dataset.reader import LeRobotDatasetReader
     from lerobot_recorder.interface import load_interface
-    from lerobot_recorder.session_io import validate_saved_episode
+    from lerobot_recorder.recording_dataset import validate_saved_episode
 
     # The built-in sim interface with a 320x240 camera, to keep encoding light on a shared CI machine.
     text = (WS / "config/robots/sim_so101.yaml").read_text()

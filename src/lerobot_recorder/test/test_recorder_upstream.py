@@ -26,12 +26,13 @@ import os, signal, sys
 sys.path.insert(0, {test_dir!r})
 import recorder_streams as rs
 from lerobot_recorder.interface import load_interface
-from lerobot_recorder.recorder import EpisodeGoal, RecordingSession
-from lerobot_recorder.session_io import open_dataset_writer
+from lerobot_recorder.recording_session import EpisodeGoal, RecordingSession
+from lerobot_recorder.recording_dataset import open_dataset_writer
 
 interface = load_interface({interface!r})
-writer, first = open_dataset_writer(interface, __import__("pathlib").Path({root!r}), vcodec="libsvtav1",
-                                    append={append!r})
+opened = open_dataset_writer(interface, __import__("pathlib").Path({root!r}), vcodec="libsvtav1",
+                             append={append!r})
+writer, first = opened.writer, opened.next_episode_index
 session = RecordingSession(interface.stream_specs(), interface.fps, writer, interface.frame_values,
                            latency_s=0.1, first_episode_index=first)
 schedule = rs.make_schedule({t0}, 4.0)
@@ -98,7 +99,7 @@ def test_upstream_reads_converted_bag_and_crash_recovered_dataset(tmp_path):
     result = convert_bags([bag], interface, converted, split_topic="/episode_marker", progress=False)
     assert [e.task for e in result.saved_episodes] == ["first", "second"]
     first = rs.expected_frames(schedule, T0 - 10_000_000, marker)
-    second = rs.expected_frames(schedule, marker, schedule.end_ns + rs.NS)
+    second = rs.expected_frames(schedule, marker, rs.covered_end_ns(schedule) + 1)
 
     # 2. A recording killed during its second episode, reopened, appended to.
     crashed = tmp_path / "crashed"

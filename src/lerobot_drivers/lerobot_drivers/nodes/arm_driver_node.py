@@ -16,23 +16,19 @@ Services: the lifecycle services (~/change_state, ~/get_state, ...).
 Lifecycle: configure opens and configures the bus (follower left limp); activate torques a follower on and starts
 publishing `joint_states` at rate_hz and following commands; deactivate holds the current position, then torque
 off; cleanup/shutdown/SIGINT/SIGTERM/errors: torque off and disconnect. `autostart:=true` configures and activates
-at startup (no lifecycle manager needed).
+at startup (no lifecycle manager needed; the default). Parameters: the PARAMETERS table below (`arm_driver --help`).
 """
 from __future__ import annotations
 
 import sys
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.signals import SignalHandlerOptions
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from lerobot_drivers.arms import Arm, get_arm_definition
+from lerobot_drivers.arms import ARM_DEFINITIONS, Arm, get_arm_definition
 from lerobot_drivers.control import GoalController, RelativeTargetLimit, UnitMap, VelocityLimit
 from lerobot_drivers.control.calibration_source import CalibrationMissing, resolve_calibration
 from lerobot_drivers.control.commands import (
@@ -40,39 +36,57 @@ from lerobot_drivers.control.commands import (
 )
 from lerobot_drivers.control.driver import ArmDriver, DriverSettings, JointSample
 from lerobot_drivers.control.health import HealthLimits, assess
+from lerobot_drivers.nodes.lifecycle_main import run_lifecycle_node
+from lerobot_drivers.nodes.parameters import AUTOSTART, ParameterSpec, declare_parameters
+from lerobot_drivers.qos import JOINT_STATE_PUBLISHER_QOS, LATEST_COMMAND_QOS, TRAJECTORY_QOS
 from lerobot_msgs.msg import ActionChunk
 
-# Latest-value streams: best effort matches reliable and best-effort publishers alike; depth 1 = newest wins.
-COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
-# Trajectories and chunks must not be lost.
-PLAN_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-
-PARAMETERS = {
-    "arm": "so101_follower",
-    "port": "",
-    "mode": "",                           # follower | leader; empty = from the arm name
-    "calibration_file": "",
-    "calibration_id": "",
-    "calibration_dir": "",                # empty = LeRobot's root ($HF_LEROBOT_CALIBRATION, $HF_HOME/lerobot/...)
-    "sim_default_calibration": False,     # servo simulator: identity calibration when no file is found
-    "rate_hz": 100.0,
-    "max_relative_target": 0.0,           # rad (gripper: fraction) per tick; <= 0 = off
-    "max_relative_target_per_joint": [0.0],  # one per joint in arm order, overrides the global cap; [0.0] = unused
-    "max_velocity": [0.0],                # rad/s per joint (gripper fraction/s); [0.0] = the arm's limits, [-1.0] = off
-    "max_late_start_s": 0.2,              # a trajectory/chunk whose first point is older than this is rejected
-    "command_timeout_s": 0.5,
-    "joint_prefix": "",
-    "frame_id": "",
-    "autostart": False,
-    "diagnostics_period_s": 1.0,
-    "temperature_warn_c": 60.0,
-    "temperature_error_c": 70.0,
-    "min_voltage_v": -1.0,                # < 0 = arm default (follower 6.0 V, leader 4.5 V); 0 = off
-    "failures_before_reconnect": 3,
-    "reconnect_max_s": 2.0,
-    "connect_attempts": 5,
-    "min_packet_timeout_ms": 0.0,         # floor under the servo reply timeout (0 = the bus default, ~35-50 ms)
-}
+PARAMETERS = (
+    ParameterSpec("arm", "so101_follower", "which arm is on the bus", choices=tuple(sorted(ARM_DEFINITIONS)), read_only=True),
+    ParameterSpec("port", "", "serial port of the arm's bus, e.g. /dev/ttyACM0 or /dev/serial/by-id/... (find it with "
+                  "lerobot-find-port), or the path lerobot-servo-sim printed", read_only=True),
+    ParameterSpec("mode", "", "follower (torque on, follows commands) or leader (limp, publishes only); empty = from "
+                  "the arm name", read_only=True),
+    ParameterSpec("calibration_file", "", "LeRobot calibration JSON; empty = look up calibration_id", read_only=True),
+    ParameterSpec("calibration_id", "", "LeRobot calibration id: <calibration_dir>/robots|teleoperators/<device>/"
+                  "<id>.json", read_only=True),
+    ParameterSpec("calibration_dir", "", "calibration root; empty = LeRobot's ($HF_LEROBOT_CALIBRATION, "
+                  "$HF_HOME/lerobot/calibration)", read_only=True),
+    ParameterSpec("sim_default_calibration", False, "servo simulator only: the identity calibration when no file "
+                  "is found (never for hardware)", read_only=True),
+    ParameterSpec("rate_hz", 100.0, "control loop and joint_states rate (Hz)", bounds=(1.0, 1000.0), read_only=True),
+    ParameterSpec("max_relative_target", 0.0, "largest goal step relative to the measured position per tick (rad; "
+                  "gripper: opening fraction); <= 0 = off", bounds=(-1.0, 10.0), read_only=True),
+    ParameterSpec("max_relative_target_per_joint", [0.0], "one cap per joint in arm order, overriding "
+                  "max_relative_target; [0.0] = unused", read_only=True),
+    ParameterSpec("max_velocity", [0.0], "follower: how fast a goal may move, per joint in arm order (rad/s; gripper: "
+                  "opening fraction/s), whatever the command; [0.0] = the arm's limits (SO: 4 rad/s, Koch: 5-9 rad/s, "
+                  "as in its URDF), a value <= 0 = that joint unlimited, [-1.0] = off", read_only=True),
+    ParameterSpec("max_late_start_s", 0.2, "follower: a joint_trajectory or action_chunk whose first point is more "
+                  "than this in the past (or that ends in the past) is rejected; within it, it starts at its value "
+                  "for now", bounds=(0.0, 10.0), read_only=True),
+    ParameterSpec("command_timeout_s", 0.5, "joint_commands older than this: hold the measured position (watchdog)",
+                  bounds=(0.01, 60.0), read_only=True),
+    ParameterSpec("joint_prefix", "", "prefix of the published joint names (commands accept prefixed and bare names)",
+                  read_only=True),
+    ParameterSpec("frame_id", "", "header.frame_id of the published JointState", read_only=True),
+    AUTOSTART,
+    ParameterSpec("diagnostics_period_s", 1.0, "period of /diagnostics", bounds=(0.05, 60.0), read_only=True),
+    ParameterSpec("temperature_warn_c", 60.0, "motor temperature that raises a WARN", bounds=(0.0, 150.0),
+                  read_only=True),
+    ParameterSpec("temperature_error_c", 70.0, "motor temperature that raises an ERROR", bounds=(0.0, 150.0),
+                  read_only=True),
+    ParameterSpec("min_voltage_v", -1.0, "bus voltage below which a WARN is raised; < 0 = arm default (follower "
+                  "6.0 V, leader 4.5 V), 0 = off", bounds=(-1.0, 30.0), read_only=True),
+    ParameterSpec("failures_before_reconnect", 3, "consecutive failed ticks before the bus is closed and re-opened",
+                  bounds=(1, 1000), read_only=True),
+    ParameterSpec("reconnect_max_s", 2.0, "reconnect backoff: 0.1 s doubling up to this", bounds=(0.1, 60.0),
+                  read_only=True),
+    ParameterSpec("connect_attempts", 5, "handshake attempts at configure (busy hosts, adapters that enumerate late)",
+                  bounds=(1, 100), read_only=True),
+    ParameterSpec("min_packet_timeout_ms", 0.0, "floor under the servo reply timeout (0 = the bus default, ~35-50 ms); "
+                  "raise it on a heavily loaded host", bounds=(0.0, 1000.0), read_only=True),
+)
 
 
 def _stamp_seconds(stamp) -> float:
@@ -82,8 +96,7 @@ def _stamp_seconds(stamp) -> float:
 class ArmDriverNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("arm_driver", **kwargs)
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
+        declare_parameters(self, PARAMETERS)
         self.driver: ArmDriver | None = None
         self.resolver: JointNameResolver | None = None
         self.units: UnitMap | None = None
@@ -118,15 +131,20 @@ class ArmDriverNode(LifecycleNode):
             self.driver.close()
             self.driver = None
             return TransitionCallbackReturn.FAILURE
-        self._joint_state_pub = self.create_lifecycle_publisher(JointState, "joint_states", 10)
+        self._joint_state_pub = self.create_lifecycle_publisher(JointState, "joint_states",
+                                                                JOINT_STATE_PUBLISHER_QOS.profile())
         if self.driver.settings.follower:
             # What was actually sent to the motors each tick (after the clamp), stamped with the time it was
             # computed for: the executed command, for debugging, timing checks and recording.
-            self._joint_goal_pub = self.create_lifecycle_publisher(JointState, "joint_goals", 10)
+            self._joint_goal_pub = self.create_lifecycle_publisher(JointState, "joint_goals",
+                                                                   JOINT_STATE_PUBLISHER_QOS.profile())
             self._command_subscriptions = [
-                self.create_subscription(JointState, "joint_commands", self._on_joint_commands, COMMAND_QOS),
-                self.create_subscription(JointTrajectory, "joint_trajectory", self._on_trajectory, PLAN_QOS),
-                self.create_subscription(ActionChunk, "action_chunk", self._on_action_chunk, PLAN_QOS),
+                self.create_subscription(JointState, "joint_commands", self._on_joint_commands,
+                                         LATEST_COMMAND_QOS.profile()),
+                self.create_subscription(JointTrajectory, "joint_trajectory", self._on_trajectory,
+                                         TRAJECTORY_QOS.profile()),
+                self.create_subscription(ActionChunk, "action_chunk", self._on_action_chunk,
+                                         TRAJECTORY_QOS.profile()),
             ]
         self.get_logger().info(
             f"configured {self.driver.arm.name} ({self.driver.health.mode}) on {self.driver.arm.port}, "
@@ -348,34 +366,9 @@ class _RosLogger:
 
 
 def main(args: list[str] | None = None) -> int:
-    # SIGINT and SIGTERM (what process managers send) both shut the context down and end spin(); the finally
-    # block below then switches torque off and disconnects.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.ALL)
-    node = ArmDriverNode()
-    exit_code = 0
-    try:
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: configure failed (see above)")
-                exit_code = 1
-            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: activate failed (see above)")
-                exit_code = 1
-        if exit_code == 0:
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as exc:
-        # A signal can shut the context down while spin() is between two waits, which then fails on the dead
-        # context instead of raising ExternalShutdownException: that is still a normal shutdown.
-        if rclpy.ok():
-            raise
-        print(f"arm_driver: spin ended by {type(exc).__name__} ({exc}) during shutdown", file=sys.stderr, flush=True)
-    finally:
-        node.close_driver()   # torque off + disconnect, whatever happened above
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return exit_code
+    # SIGINT/SIGTERM end the spin; close_driver then switches torque off and disconnects, whatever happened.
+    return run_lifecycle_node(ArmDriverNode, "arm_driver", args, description=__doc__.split("\n\n")[0],
+                              parameters=PARAMETERS, on_exit=ArmDriverNode.close_driver)
 
 
 if __name__ == "__main__":

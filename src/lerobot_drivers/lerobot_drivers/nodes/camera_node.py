@@ -5,10 +5,8 @@ publishing (the device keeps streaming so stamps stay fresh on re-activation), c
 `autostart` (default true) runs configure + activate at start-up, since the pip environment has no lifecycle CLI;
 with autostart a device that cannot be configured ends the process with exit code 1.
 
-Parameters: camera_name, device (index or path), width, height, fps (0 = device default), rotation (0/90/180/270),
-fourcc, frame_id, topic (default /cameras/<camera_name>/image_raw), wait_for_device (configure succeeds even when
-the device cannot be opened yet; the capture thread keeps retrying), backoff_max (s), autostart.
-Frames are stamped on the node clock the moment they are grabbed. Health goes to /diagnostics at 1 Hz.
+Parameters: the PARAMETERS table below (`opencv_camera --help`). Frames are stamped on the node clock the moment
+they are grabbed. Health goes to /diagnostics at 1 Hz.
 """
 from __future__ import annotations
 
@@ -16,37 +14,46 @@ import sys
 import threading
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from lerobot_drivers.cameras import (CameraConfigError, CameraOpenError, CaptureStatus, CaptureThread, OpenCVCamera,
                                      OpenCVCameraConfig)
 from lerobot_drivers.cameras.capture import STREAMING
-from lerobot_drivers.qos import IMAGE_QOS
+from lerobot_drivers.nodes.lifecycle_main import run_lifecycle_node
+from lerobot_drivers.nodes.parameters import AUTOSTART, ParameterSpec, declare_parameters
+from lerobot_drivers.qos import CAMERA_IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 
-_ANY_TYPE = ParameterDescriptor(dynamic_typing=True)  # device may be 0 or "/dev/video0"; fps 30 or 29.97
+PARAMETERS = (
+    ParameterSpec("camera_name", "camera", "name in the topic /cameras/<camera_name>/image_raw and in diagnostics",
+                  read_only=True),
+    ParameterSpec("device", "0", "camera index (0), device path (/dev/video0, /dev/v4l/by-id/...), video file or URL",
+                  dynamic_typing=True, read_only=True),
+    ParameterSpec("width", 640, "image width after rotation (0 = device default)", bounds=(0, 16384), read_only=True),
+    ParameterSpec("height", 480, "image height after rotation (0 = device default)", bounds=(0, 16384),
+                  read_only=True),
+    ParameterSpec("fps", 30.0, "frames per second asked of the device (0 = device default)", dynamic_typing=True,
+                  read_only=True),
+    ParameterSpec("rotation", 0, "clockwise rotation of the image: 0, 90, 180 or 270", bounds=(0, 270),
+                  read_only=True),
+    ParameterSpec("fourcc", "", "4-character pixel format asked of the device (e.g. MJPG); empty = device default",
+                  read_only=True),
+    ParameterSpec("frame_id", "", "header.frame_id; empty = <camera_name>_optical_frame", read_only=True),
+    ParameterSpec("topic", "", "image topic; empty = /cameras/<camera_name>/image_raw", read_only=True),
+    ParameterSpec("wait_for_device", False, "false: configure fails when the device cannot be opened; true: "
+                  "configure succeeds and the capture thread keeps retrying", read_only=True),
+    ParameterSpec("backoff_max", 2.0, "longest wait between two attempts to reopen a lost device (s)",
+                  bounds=(0.1, 60.0), read_only=True),
+    AUTOSTART,
+)
 
 
 class CameraNode(LifecycleNode):
     def __init__(self, node_name: str = "opencv_camera", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("camera_name", "camera")
-        self.declare_parameter("device", "0", _ANY_TYPE)
-        self.declare_parameter("width", 640)
-        self.declare_parameter("height", 480)
-        self.declare_parameter("fps", 30.0, _ANY_TYPE)
-        self.declare_parameter("rotation", 0)
-        self.declare_parameter("fourcc", "")
-        self.declare_parameter("frame_id", "")
-        self.declare_parameter("topic", "")
-        self.declare_parameter("wait_for_device", False)
-        self.declare_parameter("backoff_max", 2.0)
-        self.declare_parameter("autostart", True)
+        declare_parameters(self, PARAMETERS)
         self._capture: CaptureThread | None = None
         self._image_pub = None
         self._active = threading.Event()
@@ -80,7 +87,7 @@ class CameraNode(LifecycleNode):
             self.get_logger().warning(f"camera {self._camera_name}: {error}; waiting for it (wait_for_device=true)")
         topic = str(param("topic")) or f"/cameras/{self._camera_name}/image_raw"
         self._frame_id = str(param("frame_id")) or f"{self._camera_name}_optical_frame"
-        self._image_pub = self.create_lifecycle_publisher(Image, topic, IMAGE_QOS)
+        self._image_pub = self.create_lifecycle_publisher(Image, topic, CAMERA_IMAGE_QOS.profile())
         self._capture = CaptureThread(camera, self._on_frame, stamp=lambda: self.get_clock().now(),
                                       on_status=self._on_status, fps=self._config.fps,
                                       backoff_max=float(param("backoff_max")))
@@ -159,25 +166,8 @@ class CameraNode(LifecycleNode):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = CameraNode()
-    code = 0
-    try:
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: configure failed, exiting")
-                code = 1
-            else:
-                node.trigger_activate()
-        if code == 0:
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.release()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_lifecycle_node(CameraNode, "opencv_camera", args, description=__doc__.split("\n\n")[0],
+                              parameters=PARAMETERS, on_exit=CameraNode.release)
 
 
 if __name__ == "__main__":

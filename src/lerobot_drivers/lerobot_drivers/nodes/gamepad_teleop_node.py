@@ -4,8 +4,7 @@ pygame is an optional dependency: without it the node exits with code 1 and says
 Subscribes: joint_states_topic (default /follower/joint_states).
 Publishes:  command_topic (default /follower/joint_commands, sensor_msgs/JointState) at `rate` Hz while a stick or
             button is active; nothing while the pad is idle (the arm holds its last goal).
-Parameters: joint_names (SO-100/101 six), joystick (index, 0), rate (50 Hz), max_speed (1.0 rad/s),
-            gripper_speed (1.0 /s), deadzone (0.1), resync_after (1.0 s).
+Parameters: the PARAMETERS table below (`gamepad_teleop --help`).
 Without a gamepad plugged in it logs that and keeps looking every 2 s.
 """
 from __future__ import annotations
@@ -14,16 +13,35 @@ import os
 import sys
 
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from lerobot_drivers.teleop.gamepad import GamepadJog
 from lerobot_drivers.teleop.jog import SO_ARM_JOINTS, JogTarget
+from lerobot_drivers.nodes.parameters import (
+    ParameterSpec, declare_parameters, help_text, parameter_values, wants_help,
+)
 from lerobot_drivers.nodes.runner import run_node
+from lerobot_drivers.qos import LATEST_JOINT_STATE_QOS
 
 INSTALL_HINT = ("the gamepad teleop needs pygame, which is not installed in this Python environment.\n"
                 "Install it with:  pip install 'pygame>=2.5,<2.7'  (inside the workspace venv: "
                 "source env.bash first), then start the node again.")
+
+
+PARAMETERS = (
+    ParameterSpec("joint_names", list(SO_ARM_JOINTS), "joints of the arm, in command order", read_only=True),
+    ParameterSpec("joystick", 0, "pygame joystick index", bounds=(0, 64), read_only=True),
+    ParameterSpec("rate", 50.0, "command rate while a stick or button is active (Hz)", bounds=(1.0, 500.0),
+                  read_only=True),
+    ParameterSpec("max_speed", 1.0, "body joint speed at full stick (rad/s)", bounds=(0.01, 10.0), read_only=True),
+    ParameterSpec("gripper_speed", 1.0, "gripper opening speed (fraction/s)", bounds=(0.01, 10.0), read_only=True),
+    ParameterSpec("deadzone", 0.1, "stick deflection ignored around the centre", bounds=(0.0, 0.9), read_only=True),
+    ParameterSpec("resync_after", 1.0, "idle seconds after which the jog restarts from the measured state",
+                  bounds=(0.0, 60.0), read_only=True),
+    ParameterSpec("command_topic", "/follower/joint_commands", "where the JointState commands go", read_only=True),
+    ParameterSpec("joint_states_topic", "/follower/joint_states", "the arm's measured state (the jog starts from it)",
+                  read_only=True),
+)
 
 
 def _import_pygame():
@@ -40,18 +58,18 @@ class GamepadTeleopNode(Node):
     def __init__(self, pygame):
         super().__init__("gamepad_teleop")
         self.pygame = pygame
-        p = lambda name, default: self.declare_parameter(name, default).value  # noqa: E731
-        joints = list(p("joint_names", list(SO_ARM_JOINTS)))
-        self.teleop = GamepadJog(JogTarget(joints, resync_after=float(p("resync_after", 1.0))),
-                                 max_speed=float(p("max_speed", 1.0)),
-                                 gripper_speed=float(p("gripper_speed", 1.0)), deadzone=float(p("deadzone", 0.1)))
-        self.joystick_index = int(p("joystick", 0))
-        self.period = 1.0 / float(p("rate", 50.0))
-        self.command_topic = str(p("command_topic", "/follower/joint_commands"))
+        declare_parameters(self, PARAMETERS)
+        p = parameter_values(self, PARAMETERS)
+        self.teleop = GamepadJog(JogTarget(list(p["joint_names"]), resync_after=float(p["resync_after"])),
+                                 max_speed=float(p["max_speed"]), gripper_speed=float(p["gripper_speed"]),
+                                 deadzone=float(p["deadzone"]))
+        self.joystick_index = int(p["joystick"])
+        self.period = 1.0 / float(p["rate"])
+        self.command_topic = str(p["command_topic"])
         self.command_pub = self.create_publisher(JointState, self.command_topic, 10)
-        self.create_subscription(JointState, str(p("joint_states_topic", "/follower/joint_states")),
+        self.create_subscription(JointState, str(p["joint_states_topic"]),
                                  lambda m: self.teleop.jog.update_state(m.name, m.position),
-                                 qos_profile_sensor_data)
+                                 LATEST_JOINT_STATE_QOS.profile())
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # joystick events need the video subsystem, not a screen
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         self.pygame.display.init()
@@ -94,12 +112,16 @@ class GamepadTeleopNode(Node):
 
 
 def main(args=None) -> int:
+    description = __doc__.split("\n\n")[0]
+    if wants_help(sys.argv[1:] if args is None else args):  # help works without pygame
+        print(help_text("gamepad_teleop", description, PARAMETERS))
+        return 0
     pygame = _import_pygame()
     if pygame is None:
         print(f"gamepad_teleop: {INSTALL_HINT}", file=sys.stderr)
         return 1
-    return run_node(lambda: GamepadTeleopNode(pygame), "gamepad_teleop", args, config_errors=(),
-                    on_exit=lambda _node: pygame.quit())
+    return run_node(lambda: GamepadTeleopNode(pygame), "gamepad_teleop", args,
+                    on_exit=lambda _node: pygame.quit(), description=description, parameters=PARAMETERS)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,14 +1,7 @@
 """A gymnasium environment as a robot on ROS topics (semantics of ticks and actions: see lerobot_drivers.gym_robot).
 
-Parameters:
-  env_id (required; `ns/Name-vN` imports package `ns` first; `module:Name-vN` also works), env_kwargs (JSON object;
-  on the command line quote it as a YAML string: -p "env_kwargs:='{\"obs_type\": \"pixels_agent_pos\"}'"),
-  fps (0 = env metadata render_fps), seed (first reset; -1 = none), state_names (string array; default `obs_<i>` or
-  `<key>_<i>` for dict observations), render_camera ("" = off; needs render_mode rgb_array in env_kwargs),
-  camera_names (string array of "obs_key=camera", e.g. ["pixels=front"]; default camera name = the obs key),
-  on_stale_action (hold | pause), action_timeout (s, 0 = never stale), auto_reset (true),
-  topic_prefix (/gym), state_msg_type and action_msg_type (JointState | Float32MultiArray),
-  action_names (string array: when set, a JointState action is matched by name, else taken in order).
+Parameters: the PARAMETERS table below (`gym_robot --help`). env_kwargs is a JSON object; on the command line
+quote it as a YAML string: -p "env_kwargs:='{\"obs_type\": \"pixels_agent_pos\"}'".
 Publishes (all stamped with the tick's node-clock time):
   <prefix>/joint_states (JointState: position = state vector) or <prefix>/state (Float32MultiArray),
   /cameras/<name>/image_raw (Image rgb8, sensor-data QoS) per image observation (name = dict key, or "image"),
@@ -21,7 +14,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
@@ -30,35 +22,58 @@ from std_srvs.srv import Trigger
 
 from lerobot_drivers.gym_robot import (GymRobot, GymRobotConfig, GymRobotError, parse_camera_names,
                                        parse_env_kwargs)
-from lerobot_drivers.qos import IMAGE_QOS
+from lerobot_drivers.qos import CAMERA_IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
+from lerobot_drivers.nodes.parameters import ParameterSpec, declare_parameters, parameter_values
 from lerobot_drivers.nodes.runner import run_node
 
 MSG_TYPES = ("JointState", "Float32MultiArray")
+
+PARAMETERS = (
+    ParameterSpec("env_id", "", "gymnasium id (required): `ns/Name-vN` imports package `ns` first; `module:Name-vN` "
+                  "also works", read_only=True),
+    ParameterSpec("env_kwargs", "{}", "JSON object of keyword arguments for gymnasium.make", read_only=True),
+    ParameterSpec("fps", 0.0, "tick rate (Hz); 0 = the env's metadata render_fps", dynamic_typing=True,
+                  read_only=True),
+    ParameterSpec("seed", 0, "seed of the first reset; -1 = none", bounds=(-1, 2**31 - 1), read_only=True),
+    ParameterSpec("state_names", Parameter.Type.STRING_ARRAY, "names of the state vector entries; default obs_<i> "
+                  "or <key>_<i> for dict observations", read_only=True),
+    ParameterSpec("render_camera", "", "camera name for env.render() images; empty = off (needs render_mode "
+                  "rgb_array in env_kwargs)", read_only=True),
+    ParameterSpec("camera_names", Parameter.Type.STRING_ARRAY, "\"obs_key=camera\" entries (e.g. [pixels=front]); "
+                  "default camera name = the observation key", read_only=True),
+    ParameterSpec("on_stale_action", "hold", "what a stale action does", choices=("hold", "pause"), read_only=True),
+    ParameterSpec("action_timeout", 0.5, "seconds after which an action is stale; 0 = never", dynamic_typing=True,
+                  read_only=True),
+    ParameterSpec("auto_reset", True, "reset the env when an episode terminates or is truncated", read_only=True),
+    ParameterSpec("topic_prefix", "/gym", "prefix of the state, action, reward and done topics", read_only=True),
+    ParameterSpec("state_msg_type", "JointState", "message type of the state", choices=MSG_TYPES, read_only=True),
+    ParameterSpec("action_msg_type", "JointState", "message type of the action", choices=MSG_TYPES, read_only=True),
+    ParameterSpec("action_names", Parameter.Type.STRING_ARRAY, "when set, a JointState action is matched by name, "
+                  "else taken in order", read_only=True),
+)
 
 
 class GymRobotNode(Node):
     def __init__(self, **kwargs):
         super().__init__("gym_robot", **kwargs)
-        any_type = ParameterDescriptor(dynamic_typing=True)
-        p = lambda name, default, **kw: self.declare_parameter(name, default, **kw).value  # noqa: E731
-        env_id = str(p("env_id", ""))
+        declare_parameters(self, PARAMETERS)
+        p = parameter_values(self, PARAMETERS)
+        env_id = str(p["env_id"])
         if not env_id:
             raise GymRobotError("parameter env_id is required, e.g. -p env_id:=Pendulum-v1")
-        seed = int(p("seed", 0))
-        state_names = tuple(p("state_names", Parameter.Type.STRING_ARRAY) or ())
+        seed = int(p["seed"])
         config = GymRobotConfig(
-            env_id=env_id, env_kwargs=parse_env_kwargs(str(p("env_kwargs", "{}"))),
-            fps=float(p("fps", 0.0, descriptor=any_type)), seed=None if seed < 0 else seed,
-            state_names=state_names, render_camera=str(p("render_camera", "")),
-            camera_names=parse_camera_names(p("camera_names", Parameter.Type.STRING_ARRAY) or []),
-            on_stale_action=str(p("on_stale_action", "hold")),
-            action_timeout=float(p("action_timeout", 0.5, descriptor=any_type)),
-            auto_reset=bool(p("auto_reset", True)))
-        prefix = str(p("topic_prefix", "/gym")).rstrip("/")
-        self.state_type = str(p("state_msg_type", "JointState"))
-        self.action_type = str(p("action_msg_type", "JointState"))
-        self.action_names = list(p("action_names", Parameter.Type.STRING_ARRAY) or [])
+            env_id=env_id, env_kwargs=parse_env_kwargs(str(p["env_kwargs"])),
+            fps=float(p["fps"]), seed=None if seed < 0 else seed,
+            state_names=tuple(p["state_names"] or ()), render_camera=str(p["render_camera"]),
+            camera_names=parse_camera_names(p["camera_names"] or []),
+            on_stale_action=str(p["on_stale_action"]), action_timeout=float(p["action_timeout"]),
+            auto_reset=bool(p["auto_reset"]))
+        prefix = str(p["topic_prefix"]).rstrip("/")
+        self.state_type = str(p["state_msg_type"])
+        self.action_type = str(p["action_msg_type"])
+        self.action_names = list(p["action_names"] or [])
         for name, value in (("state_msg_type", self.state_type), ("action_msg_type", self.action_type)):
             if value not in MSG_TYPES:
                 raise GymRobotError(f"parameter {name} must be one of {MSG_TYPES}, got {value!r}")
@@ -123,7 +138,7 @@ class GymRobotNode(Node):
 
     def _image_pub(self, name: str):
         if name not in self.image_pubs:
-            self.image_pubs[name] = self.create_publisher(Image, f"/cameras/{name}/image_raw", IMAGE_QOS)
+            self.image_pubs[name] = self.create_publisher(Image, f"/cameras/{name}/image_raw", CAMERA_IMAGE_QOS.profile())
         return self.image_pubs[name]
 
     def _tick(self) -> None:
@@ -150,7 +165,8 @@ class GymRobotNode(Node):
 
 def main(args=None) -> int:
     return run_node(GymRobotNode, "gym_robot", args, config_errors=(GymRobotError,),
-                    on_exit=lambda node: node.robot.close())
+                    on_exit=lambda node: node.robot.close(), description=__doc__.split("\n\n")[0],
+                    parameters=PARAMETERS)
 
 if __name__ == "__main__":
     sys.exit(main())

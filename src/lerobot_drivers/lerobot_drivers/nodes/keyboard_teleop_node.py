@@ -4,8 +4,7 @@ Subscribes: joint_states_topic (default /follower/joint_states; the jog starts f
             line protocol: whitespace-separated key names or runs of one-character keys).
 Publishes:  command_topic (default /follower/joint_commands, sensor_msgs/JointState, every joint of the arm, stamped
             on the node clock) on each key press that moves the target.
-Parameters: joint_names (SO-100/101 six), step (0.05 rad), gripper_step (0.1), resync_after (1.0 s),
-            input (auto | tty | stdin | topic: auto = the terminal in cbreak mode if stdin is a TTY, else stdin lines).
+Parameters: the PARAMETERS table below (`keyboard_teleop --help`).
 """
 from __future__ import annotations
 
@@ -13,35 +12,50 @@ import queue
 import sys
 import threading
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
+from lerobot_drivers.qos import LATEST_JOINT_STATE_QOS
 from lerobot_drivers.teleop.jog import SO_ARM_JOINTS, JogTarget
-from lerobot_drivers.teleop.keyboard import KeyboardJog, TerminalKeys, help_text, parse_key_line
+from lerobot_drivers.nodes.parameters import ParameterSpec, declare_parameters, parameter_values
+from lerobot_drivers.nodes.runner import run_node
+from lerobot_drivers.teleop.keyboard import KeyboardJog, help_text, parse_key_line
+from lerobot_drivers.teleop.terminal import TerminalKeys
 
 INPUTS = ("auto", "tty", "stdin", "topic")
+
+PARAMETERS = (
+    ParameterSpec("joint_names", list(SO_ARM_JOINTS), "joints of the arm, in command order", read_only=True),
+    ParameterSpec("step", 0.05, "body joint step per key press (rad)", bounds=(0.0001, 1.0), read_only=True),
+    ParameterSpec("gripper_step", 0.1, "gripper step per key press (opening fraction)", bounds=(0.001, 1.0),
+                  read_only=True),
+    ParameterSpec("resync_after", 1.0, "idle seconds after which the jog restarts from the measured state",
+                  bounds=(0.0, 60.0), read_only=True),
+    ParameterSpec("input", "auto", "where keys come from: auto = the terminal in cbreak mode if stdin is a TTY, else "
+                  "stdin lines; topic = only ~/keys", choices=INPUTS, read_only=True),
+    ParameterSpec("command_topic", "/follower/joint_commands", "where the JointState commands go", read_only=True),
+    ParameterSpec("joint_states_topic", "/follower/joint_states", "the arm's measured state (the jog starts from it)",
+                  read_only=True),
+)
 
 
 class KeyboardTeleopNode(Node):
     def __init__(self, **kwargs):
         super().__init__("keyboard_teleop", **kwargs)
-        p = lambda name, default: self.declare_parameter(name, default).value  # noqa: E731
-        joints = list(p("joint_names", list(SO_ARM_JOINTS)))
-        self.teleop = KeyboardJog(JogTarget(joints, resync_after=float(p("resync_after", 1.0))),
-                                  step=float(p("step", 0.05)), gripper_step=float(p("gripper_step", 0.1)))
-        self.input_mode = str(p("input", "auto"))
+        declare_parameters(self, PARAMETERS)
+        p = parameter_values(self, PARAMETERS)
+        self.teleop = KeyboardJog(JogTarget(list(p["joint_names"]), resync_after=float(p["resync_after"])),
+                                  step=float(p["step"]), gripper_step=float(p["gripper_step"]))
+        self.input_mode = str(p["input"])
         if self.input_mode not in INPUTS:
             raise ValueError(f"parameter input must be one of {INPUTS}, got {self.input_mode!r}")
         if self.input_mode == "auto":
             self.input_mode = "tty" if sys.stdin is not None and sys.stdin.isatty() else "stdin"
-        self.command_topic = str(p("command_topic", "/follower/joint_commands"))
+        self.command_topic = str(p["command_topic"])
         self.command_pub = self.create_publisher(JointState, self.command_topic, 10)
-        self.create_subscription(JointState, str(p("joint_states_topic", "/follower/joint_states")),
-                                 lambda m: self.teleop.jog.update_state(m.name, m.position), qos_profile_sensor_data)
+        self.create_subscription(JointState, str(p["joint_states_topic"]),
+                                 lambda m: self.teleop.jog.update_state(m.name, m.position), LATEST_JOINT_STATE_QOS.profile())
         self.create_subscription(String, "~/keys", lambda m: self._enqueue_line(m.data), 10)
         self.keys: queue.Queue[str] = queue.Queue()
         self.quit = threading.Event()
@@ -96,23 +110,8 @@ class KeyboardTeleopNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = KeyboardTeleopNode()
-    except ValueError as error:
-        print(f"keyboard_teleop: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        while rclpy.ok() and not node.quit.is_set():
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(KeyboardTeleopNode, "keyboard_teleop", args, on_exit=KeyboardTeleopNode.stop,
+                    description=__doc__.split("\n\n")[0], parameters=PARAMETERS, until=lambda node: node.quit.is_set())
 
 
 if __name__ == "__main__":

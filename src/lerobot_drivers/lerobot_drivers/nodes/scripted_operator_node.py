@@ -9,8 +9,7 @@ teleop and follower do the rest exactly as with hardware.
 Subscribes: /leader/joint_states (sensor_msgs/JointState), /scene/target (geometry_msgs/PointStamped),
             status_topic (lerobot_msgs/RecorderStatus, default /recorder/status).
 Publishes:  /scene/randomize_target (std_msgs/Empty) when an episode ends.
-Parameters: control_socket (the leader simulator's socket, required), rate_hz (30), speed_scale (1.0),
-            status_topic (/recorder/status), start_immediately (false: reach once at start without a recorder).
+Parameters: the PARAMETERS table below (`scripted_operator --help`).
 """
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ import sys
 import numpy as np
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty
 
@@ -27,19 +25,32 @@ from lerobot_msgs.msg import RecorderStatus
 from lerobot_drivers.sim.kinematics import JOINT_NAMES
 from lerobot_drivers.sim.scripted_operator import JointPath, plan_home, plan_reach, to_lerobot_units
 from lerobot_drivers.sim.servo_bus_simulator import send_command
+from lerobot_drivers.nodes.parameters import ParameterSpec, declare_parameters, parameter_values
 from lerobot_drivers.nodes.runner import run_node
+from lerobot_drivers.qos import LATEST_JOINT_STATE_QOS
 
 HAND_SPEED_TICKS_S = 6000.0  # fast enough that the hand tracks the planned path at 30 Hz waypoints
+
+PARAMETERS = (
+    ParameterSpec("control_socket", "", "the leader simulator's control socket (required)", read_only=True),
+    ParameterSpec("rate_hz", 30.0, "waypoint rate (Hz)", bounds=(1.0, 200.0), read_only=True),
+    ParameterSpec("speed_scale", 1.0, "factor on the hand's planned speed", bounds=(0.05, 10.0), read_only=True),
+    ParameterSpec("status_topic", "/recorder/status", "the recorder's status (episodes start the reach)",
+                  read_only=True),
+    ParameterSpec("start_immediately", False, "reach once at start, without a recorder", read_only=True),
+)
 
 
 class ScriptedOperatorNode(Node):
     def __init__(self):
         super().__init__("scripted_operator")
-        self.control_socket = str(self.declare_parameter("control_socket", "").value)
-        rate_hz = float(self.declare_parameter("rate_hz", 30.0).value)
-        self.speed_scale = float(self.declare_parameter("speed_scale", 1.0).value)
-        status_topic = str(self.declare_parameter("status_topic", "/recorder/status").value)
-        start_immediately = bool(self.declare_parameter("start_immediately", False).value)
+        declare_parameters(self, PARAMETERS)
+        p = parameter_values(self, PARAMETERS)
+        self.control_socket = str(p["control_socket"])
+        rate_hz = float(p["rate_hz"])
+        self.speed_scale = float(p["speed_scale"])
+        status_topic = str(p["status_topic"])
+        start_immediately = bool(p["start_immediately"])
         if not self.control_socket:
             raise ValueError("parameter control_socket is required (the leader simulator's control socket path)")
 
@@ -50,7 +61,7 @@ class ScriptedOperatorNode(Node):
         self.recorder_state: int | None = None
         self.pending_reach = start_immediately
         self.randomize_pub = self.create_publisher(Empty, "/scene/randomize_target", 10)
-        self.create_subscription(JointState, "/leader/joint_states", self._on_leader, qos_profile_sensor_data)
+        self.create_subscription(JointState, "/leader/joint_states", self._on_leader, LATEST_JOINT_STATE_QOS.profile())
         self.create_subscription(PointStamped, "/scene/target", self._on_target, 10)
         self.create_subscription(RecorderStatus, status_topic, self._on_status, 10)
         self.create_timer(1.0 / rate_hz, self._tick)
@@ -99,7 +110,8 @@ class ScriptedOperatorNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node(ScriptedOperatorNode, "scripted_operator", args)
+    return run_node(ScriptedOperatorNode, "scripted_operator", args, description=__doc__.split("\n\n")[0],
+                    parameters=PARAMETERS)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,58 +8,71 @@ Publishes:  /cameras/<camera_name>/image_raw (sensor_msgs/Image rgb8, sensor-dat
             render time), and with the same stamp, every frame: /scene/target (geometry_msgs/PointStamped, centre of
             the cube's top face in metres, frame `base_frame`), /scene/reached (std_msgs/Bool).
 Services:   ~/randomize_target (std_srvs/Trigger; the message gives the new target).
-Parameters: camera_name (front), width (640), height (480), fps (30), view (three_quarter | top | side), seed (0),
-            reach_radius (0.04 m), joint_states_topic, base_frame (base),
-            extra_cameras (string array of "name=view", e.g. ["overhead=top"]: more cameras on the same scene, same size
-            and stamp, each on /cameras/<name>/image_raw).
+Parameters: the PARAMETERS table below (`sim_camera --help`).
 """
 from __future__ import annotations
 
 import sys
 
 from geometry_msgs.msg import PointStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Empty
 from std_srvs.srv import Trigger
 
-from lerobot_drivers.qos import IMAGE_QOS
+from lerobot_drivers.qos import CAMERA_IMAGE_QOS, LATEST_JOINT_STATE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
 from lerobot_drivers.sim.kinematics import JOINT_NAMES, forward_kinematics
-from lerobot_drivers.sim.scene import ReachingScene, SceneConfig
+from lerobot_drivers.sim.scene import VIEWS, ReachingScene, SceneConfig
+from lerobot_drivers.nodes.parameters import ParameterSpec, declare_parameters, parameter_values
 from lerobot_drivers.nodes.runner import run_node
+
+PARAMETERS = (
+    ParameterSpec("camera_name", "front", "name in the topic /cameras/<camera_name>/image_raw", read_only=True),
+    ParameterSpec("width", 640, "image width (pixels)", bounds=(16, 4096), read_only=True),
+    ParameterSpec("height", 480, "image height (pixels)", bounds=(16, 4096), read_only=True),
+    ParameterSpec("fps", 30.0, "render and publish rate (Hz)", dynamic_typing=True, read_only=True),
+    ParameterSpec("view", "three_quarter", "camera placement", choices=tuple(sorted(VIEWS)), read_only=True),
+    ParameterSpec("seed", 0, "seed of the cube positions", bounds=(0, 2**31 - 1), read_only=True),
+    ParameterSpec("reach_radius", 0.04, "gripper distance to the cube's top centre that counts as reached (m)",
+                  bounds=(0.001, 1.0), read_only=True),
+    ParameterSpec("joint_states_topic", "/follower/joint_states", "joint states of the arm to draw", read_only=True),
+    ParameterSpec("base_frame", "base", "frame_id of /scene/target", read_only=True),
+    ParameterSpec("extra_cameras", Parameter.Type.STRING_ARRAY, "more cameras on the same scene, same size and stamp, "
+                  "as \"name=view\" entries (e.g. [overhead=top]), each on /cameras/<name>/image_raw",
+                  read_only=True),
+)
 
 
 class SimCameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("sim_camera", **kwargs)
-        p = lambda name, default, **kw: self.declare_parameter(name, default, **kw).value  # noqa: E731
-        self.camera_name = p("camera_name", "front")
-        fps = float(p("fps", 30.0, descriptor=ParameterDescriptor(dynamic_typing=True)))
-        config = SceneConfig(width=int(p("width", 640)), height=int(p("height", 480)), view=str(p("view", "three_quarter")),
-                             reach_radius=float(p("reach_radius", 0.04)))
-        self.scene = ReachingScene(config, seed=int(p("seed", 0)))
-        self.base_frame = str(p("base_frame", "base"))
-        self.joints = {name: (0.5 if name == "gripper" else 0.0) for name in JOINT_NAMES}
+        declare_parameters(self, PARAMETERS)
+        p = parameter_values(self, PARAMETERS)
+        self.camera_name = str(p["camera_name"])
+        fps = float(p["fps"])
         if fps <= 0:
             raise ValueError(f"parameter fps must be > 0, got {fps}")
+        config = SceneConfig(width=int(p["width"]), height=int(p["height"]),
+                             view=str(p["view"]), reach_radius=float(p["reach_radius"]))
+        self.scene = ReachingScene(config, seed=int(p["seed"]))
+        self.base_frame = str(p["base_frame"])
+        self.joints = {name: (0.5 if name == "gripper" else 0.0) for name in JOINT_NAMES}
 
         self.cameras = {self.camera_name: config.view}
-        for entry in p("extra_cameras", Parameter.Type.STRING_ARRAY) or []:
+        for entry in p["extra_cameras"] or []:
             name, sep, view = (part.strip() for part in str(entry).partition("="))
             if not sep or not name or name in self.cameras:
                 raise ValueError(f"extra_cameras entries look like 'overhead=top' (unique names), got {entry!r}")
             self.scene.renderer(view)  # raises ValueError naming the valid views
             self.cameras[name] = view
-        self.image_pubs = {name: self.create_publisher(Image, f"/cameras/{name}/image_raw", IMAGE_QOS)
+        self.image_pubs = {name: self.create_publisher(Image, f"/cameras/{name}/image_raw", CAMERA_IMAGE_QOS.profile())
                            for name in self.cameras}
         self.target_pub = self.create_publisher(PointStamped, "/scene/target", 10)
         self.reached_pub = self.create_publisher(Bool, "/scene/reached", 10)
-        self.create_subscription(JointState, str(p("joint_states_topic", "/follower/joint_states")),
-                                 self._on_joint_state, qos_profile_sensor_data)
+        self.create_subscription(JointState, str(p["joint_states_topic"]),
+                                 self._on_joint_state, LATEST_JOINT_STATE_QOS.profile())
         self.create_subscription(Empty, "/scene/randomize_target", lambda _: self._randomize("topic"), 10)
         self.create_subscription(PointStamped, "/scene/set_target", self._on_set_target, 10)
         self.create_service(Trigger, "~/randomize_target", self._on_randomize_service)
@@ -110,7 +123,7 @@ class SimCameraNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node(SimCameraNode, "sim_camera", args)
+    return run_node(SimCameraNode, "sim_camera", args, description=__doc__.split("\n\n")[0], parameters=PARAMETERS)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""Keyboard jog teleop: keys -> joint steps (ROS-free). The terminal reader lives here too; the node wires it up.
+"""Keyboard jog teleop: keys -> joint steps (ROS-free). Keys come from `teleop.terminal.TerminalKeys` (the suite's
+one terminal key reader) or from the line protocol below; the node wires them up.
 
 Key map (default, SO-100/101 joints):
     q / a   shoulder_pan   + / -        w / s   shoulder_lift  + / -
@@ -14,9 +15,6 @@ a token is a key name (q, ], space, esc, up, ...) or a run of one-character keys
 """
 from __future__ import annotations
 
-import os
-import select
-import sys
 from dataclasses import dataclass
 
 from lerobot_drivers.teleop.jog import GRIPPER, JogTarget, JointCommand
@@ -31,8 +29,6 @@ DEFAULT_KEYMAP: dict[str, tuple[str, int]] = {
 }
 NAMED_KEYS = {"space", "esc", "up", "down", "left", "right", "enter", "tab", "backspace"}
 HOLD_KEY, QUIT_KEY, FASTER_KEY, SLOWER_KEY = "space", "esc", "]", "["
-ESCAPE_SEQUENCES = {"\x1b[A": "up", "\x1b[B": "down", "\x1b[C": "right", "\x1b[D": "left"}
-CHAR_NAMES = {" ": "space", "\x1b": "esc", "\n": "enter", "\r": "enter", "\t": "tab", "\x7f": "backspace"}
 
 
 def parse_key_line(line: str) -> list[str]:
@@ -98,38 +94,3 @@ class KeyboardJog:
             return KeyOutcome(message="no joint state yet: waiting for the arm's joint_states before jogging")
         size = self.gripper_step if joint == GRIPPER else self.step
         return KeyOutcome(command=self.jog.nudge({joint: sign * size}, now))
-
-
-class TerminalKeys:
-    """Single key presses from a terminal in cbreak mode (no Enter needed; Ctrl-C still sends SIGINT)."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stdin
-        self.fd = self.stream.fileno()
-        self._saved = None
-
-    def __enter__(self) -> "TerminalKeys":
-        import termios
-        import tty
-
-        self._saved = termios.tcgetattr(self.fd)
-        tty.setcbreak(self.fd)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import termios
-
-        if self._saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-            self._saved = None
-
-    def read_key(self, timeout: float) -> str | None:
-        if not select.select([self.fd], [], [], timeout)[0]:
-            return None
-        char = os.read(self.fd, 1).decode(errors="replace")
-        if char == "\x1b":  # an arrow key sends ESC [ A; a lone ESC sends nothing more
-            sequence = char
-            while len(sequence) < 3 and select.select([self.fd], [], [], 0.02)[0]:
-                sequence += os.read(self.fd, 1).decode(errors="replace")
-            return ESCAPE_SEQUENCES.get(sequence, "esc" if sequence == "\x1b" else None)
-        return CHAR_NAMES.get(char, char.lower())
