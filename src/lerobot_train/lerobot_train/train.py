@@ -47,8 +47,6 @@ log = logging.getLogger("lerobot_train.train")
 # Set to a folder to record which frames each process trains on (rank<r>.jsonl: {"step", "micro", "index"}):
 # a debugging aid for data parallelism and resume, off by default.
 SAMPLE_LOG_ENV = "LEROBOT_TRAIN_SAMPLE_LOG"
-# ImageNet normalisation of cameras (upstream's IMAGENET_STATS), used with --dataset.use_imagenet_stats
-IMAGENET_STATS = {"mean": [[[0.485]], [[0.456]], [[0.406]]], "std": [[[0.229]], [[0.224]], [[0.225]]]}
 
 
 class TrainingError(RuntimeError):
@@ -154,38 +152,62 @@ def resolve_dataset_root(cfg: TrainPipelineConfig, ctx: DistributedContext) -> P
     return root
 
 
-def make_dataset(cfg: TrainPipelineConfig, root: Path) -> Any:
-    """The map-style training dataset with the policy's observation/action windows and augmentations."""
+def make_dataset(cfg: TrainPipelineConfig, ctx: DistributedContext) -> Any:
+    """The training dataset with the policy's observation/action windows and augmentations: map-style over a
+    local copy, or (--dataset.streaming) an episode pool streamed from a local folder or a Hub repo."""
     from lerobot_dataset.format import read_info
     from lerobot_train.data.augment import ImageTransforms
     from lerobot_train.data.dataset import TrainingDataset
     from lerobot_train.data.windows import delta_timestamps_for
 
-    if cfg.dataset.streaming:
-        raise TrainingError("--dataset.streaming=true is not wired into lerobot-train yet: train from a local copy")
-    info = read_info(root)
-    windows = delta_timestamps_for(cfg.policy, info["fps"], features=info["features"])
     transforms = ImageTransforms(cfg.dataset.image_transforms) if cfg.dataset.image_transforms.enable else None
     try:
+        if cfg.dataset.streaming:
+            from lerobot_train.data.streaming import DatasetFiles, StreamingEpisodeDataset
+
+            source = cfg.dataset.root or cfg.dataset.repo_id
+            info = read_info(DatasetFiles(source, revision=cfg.dataset.revision).local_meta_root())
+            windows = delta_timestamps_for(cfg.policy, info["fps"], features=info["features"])
+            return StreamingEpisodeDataset(source, delta_timestamps=windows, episodes=cfg.dataset.episodes,
+                                           seed=cfg.seed or 0, rank=ctx.rank, world_size=ctx.world_size,
+                                           image_transforms=transforms, tolerance_s=cfg.tolerance_s,
+                                           revision=cfg.dataset.revision)
+        root = resolve_dataset_root(cfg, ctx)
+        info = read_info(root)
+        windows = delta_timestamps_for(cfg.policy, info["fps"], features=info["features"])
         return TrainingDataset(root, delta_timestamps=windows, episodes=cfg.dataset.episodes,
                                image_transforms=transforms, tolerance_s=cfg.tolerance_s)
-    except (ValueError, KeyError) as exc:
-        raise TrainingError(f"dataset {root}: {exc}") from None
+    except (ValueError, KeyError, OSError) as exc:
+        raise TrainingError(f"dataset {cfg.dataset.root or cfg.dataset.repo_id}: {exc}") from None
+
+
+def is_streaming(dataset: Any) -> bool:
+    return isinstance(dataset, torch.utils.data.IterableDataset)
+
+
+def num_episodes(dataset: Any) -> int:
+    return len(dataset.episodes) if is_streaming(dataset) else dataset.num_episodes
 
 
 def normalization_stats(cfg: TrainPipelineConfig, meta: Any) -> dict[str, dict[str, np.ndarray]]:
     """The dataset's statistics, with ImageNet's mean/std for the cameras when --dataset.use_imagenet_stats."""
+    from lerobot_train.data.dataset import with_imagenet_stats
+
     stats = {k: dict(v) for k, v in meta.stats.items()}
-    if cfg.dataset.use_imagenet_stats:
-        for key in meta.camera_keys:
-            stats.setdefault(key, {}).update({k: np.asarray(v, dtype=np.float32) for k, v in IMAGENET_STATS.items()})
-    return stats
+    return with_imagenet_stats(stats, meta.camera_keys) if cfg.dataset.use_imagenet_stats else stats
 
 
-def endless_batches(loader: torch.utils.data.DataLoader) -> Iterator[dict[str, Any]]:
-    """Batches across epochs: each pass over the loader is one epoch of the sampler (it advances itself)."""
-    while True:
-        yield from loader
+def endless_batches(run: "Run") -> Iterator[dict[str, Any]]:
+    """Batches across epochs. Map-style: each pass over the loader is one epoch of the sampler (it advances
+    itself). Streaming: the dataset is told each epoch before the pass (`iterate_epochs`)."""
+    if is_streaming(run.dataset):
+        from lerobot_train.data.streaming import iterate_epochs
+
+        for _, batch in iterate_epochs(run.loader, run.dataset, start_epoch=run.start_epoch):
+            yield batch
+    else:
+        while True:
+            yield from run.loader
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -202,9 +224,10 @@ class Run:
     postprocessor: Any
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    sampler: Any
+    sampler: Any  # EpisodeAwareSampler; None for a streaming dataset (it orders itself)
     loader: torch.utils.data.DataLoader
     start_step: int = 0
+    start_epoch: int = 0  # streaming datasets: the epoch a resumed run continues in
     ema: Any = None
     scaler: Any = None
     autocast_dtype: torch.dtype | None = None
@@ -261,17 +284,20 @@ def make_policy_and_processors(cfg: TrainPipelineConfig, dataset: Any, ctx: Dist
 def _make_sampler_and_loader(cfg: TrainPipelineConfig, dataset: Any, ctx: DistributedContext) -> tuple[Any, Any]:
     from lerobot_train.data.sampler import EpisodeAwareSampler
 
+    workers = cfg.num_workers
+    common = dict(batch_size=cfg.batch_size, num_workers=workers, pin_memory=ctx.device.type == "cuda",
+                  prefetch_factor=cfg.prefetch_factor if workers > 0 else None,
+                  # worker seeds come from this generator, never from the global one the model uses
+                  generator=torch.Generator().manual_seed((cfg.seed or 0) + 7919 * ctx.rank))
+    if is_streaming(dataset):
+        # workers get a copy of the dataset (and its epoch) at each pass: no persistent workers
+        return None, torch.utils.data.DataLoader(dataset, persistent_workers=False, **common)
     sampler = EpisodeAwareSampler(
         dataset.meta.dataset_from_index, dataset.meta.dataset_to_index,
         drop_n_last_frames=int(getattr(cfg.policy, "drop_n_last_frames", 0) or 0), shuffle=True,
         seed=cfg.seed or 0, rank=ctx.rank, world_size=ctx.world_size, batch_size=cfg.batch_size)
-    workers = cfg.num_workers
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers, drop_last=False,
-        pin_memory=ctx.device.type == "cuda", prefetch_factor=cfg.prefetch_factor if workers > 0 else None,
-        persistent_workers=workers > 0,
-        # worker seeds come from this generator, never from the global one the model uses
-        generator=torch.Generator().manual_seed((cfg.seed or 0) + 7919 * ctx.rank))
+    loader = torch.utils.data.DataLoader(dataset, sampler=sampler, drop_last=False, persistent_workers=workers > 0,
+                                         **common)
     return sampler, loader
 
 
@@ -300,9 +326,19 @@ def _resume_training_state(run: Run) -> None:
                     cfg.batch_size)
     micro_steps = TrainingStepRecord(step=record.step * accum, dp_world_size=record.dp_world_size,
                                      batch_size=record.batch_size, grad_accum_steps=record.grad_accum_steps)
+    run.start_step = record.step
+    if run.sampler is None:  # streaming: replay the episode pool's draws up to the checkpoint
+        if (record.dp_world_size or run.ctx.world_size) != run.ctx.world_size:
+            log.warning("resuming a streaming run with world size %d but the checkpoint was written with %d: "
+                        "the episodes are dealt to the ranks differently from the interrupted run",
+                        run.ctx.world_size, record.dp_world_size)
+        epoch, batches = run.dataset.locate_batches(micro_steps.step, cfg.batch_size, cfg.num_workers)
+        run.dataset.fast_forward(batches, cfg.batch_size)
+        run.start_epoch = epoch
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, record.step, epoch, batches)
+        return
     run.sampler.load_state_dict(resume_sampler_state(micro_steps, run.sampler.num_frames, cfg.batch_size,
                                                      run.ctx.world_size))
-    run.start_step = record.step
     log.info("resumed from %s at step %d (sampler %s)", checkpoint, record.step, run.sampler.state_dict())
 
 
@@ -317,8 +353,7 @@ def build_run(cfg: TrainPipelineConfig) -> Run:
     if ctx.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
-    root = resolve_dataset_root(cfg, ctx)
-    dataset = make_dataset(cfg, root)
+    dataset = make_dataset(cfg, ctx)
     policy, pre, post = make_policy_and_processors(cfg, dataset, ctx)
     optimizer, scheduler = make_optimizer_and_scheduler(cfg.optimizer, cfg.scheduler, policy, cfg.steps,
                                                         cfg.use_policy_training_preset)
@@ -515,8 +550,9 @@ def _describe(run: Run) -> None:
     cfg, ds = run.cfg, run.dataset
     learnable = sum(p.numel() for p in run.policy.parameters() if p.requires_grad)
     log.info("output dir: %s", cfg.output_dir)
-    log.info("dataset: %d frames, %d episodes at %d fps; policy %s with %s learnable parameters", ds.num_frames,
-             ds.num_episodes, ds.fps, cfg.policy.type, f"{learnable:,}")
+    log.info("dataset: %d frames, %d episodes at %d fps%s; policy %s with %s learnable parameters", ds.num_frames,
+             num_episodes(ds), ds.meta.fps, " (streaming)" if is_streaming(ds) else "", cfg.policy.type,
+             f"{learnable:,}")
     log.info("effective batch size: %d x %d accumulation x %d processes = %d; %d steps", cfg.batch_size,
              cfg.gradient_accumulation_steps, run.ctx.world_size,
              cfg.batch_size * cfg.gradient_accumulation_steps * run.ctx.world_size, cfg.steps)
@@ -534,11 +570,11 @@ def run_training(cfg: TrainPipelineConfig) -> Path | None:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
             _describe(run)
             counters = RunCounters(cfg.batch_size, ctx.world_size, cfg.gradient_accumulation_steps,
-                                   run.dataset.num_frames, run.dataset.num_episodes)
+                                   run.dataset.num_frames, num_episodes(run.dataset))
             run.monitor = TrainingMonitor(Path(cfg.output_dir), counters, cfg.steps, run.start_step,
                                           title=cfg.job_name if cfg.job_name == cfg.policy.type
                                           else f"{cfg.job_name} ({cfg.policy.type})")
-        batches = endless_batches(run.loader)
+        batches = endless_batches(run)
         for step in range(run.start_step + 1, cfg.steps + 1):
             metrics = train_step(run, batches, step)
             if run.monitor is not None:

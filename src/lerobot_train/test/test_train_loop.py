@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -187,3 +188,28 @@ def test_hub_checkpoints_final_model_and_resume_from_a_repo_id(tmp_path, monkeyp
     assert step["step"] == 5
     rows = (resumed / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["5"]
+
+
+def test_streaming_dataset_trains_and_resumes_bit_exact(tmp_path):
+    out = tmp_path / "stream"
+    tl.run_train_in_process(tl.train_flags(out, "--dataset.streaming=true", steps=4, save_freq=2))
+    run = tmp_path / "resumed"
+    shutil.copytree(out, run, symlinks=True)
+    shutil.rmtree(run / "checkpoints" / "000004")
+    (run / "checkpoints" / "last").unlink()
+    (run / "checkpoints" / "last").symlink_to("000002")
+    tl.run_train_in_process(["--resume=true", f"--config_path={run}", f"--output_dir={run}"])
+    for name in ("pretrained_model/model.safetensors", "training_state/optimizer_state.safetensors"):
+        tl.assert_same_tensors(out / "checkpoints/000004" / name, run / "checkpoints/000004" / name)
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    out = tmp_path / "amp"
+    tl.run_train_in_process(tl.train_flags(out, "--use_amp=true", steps=2, save_freq=0))
+    rows = (out / "metrics.csv").read_text().splitlines()
+    losses = [float(r.split(",")[4]) for r in rows[1:]]
+    assert len(losses) == 2 and all(0.0 < loss < 1e3 for loss in losses)
+    config = json.loads((out / "checkpoints/000002/pretrained_model/config.json").read_text())
+    assert config["use_amp"] is True
+    weights = tl.tensors(out / "checkpoints/000002/pretrained_model/model.safetensors")
+    assert all(w.dtype == np.float32 for w in weights.values())  # autocast leaves the weights in float32
