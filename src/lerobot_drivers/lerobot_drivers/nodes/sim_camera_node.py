@@ -30,8 +30,8 @@ from lerobot_drivers.nodes.runner import run_node
 
 PARAMETERS = (
     ParameterSpec("camera_name", "front", "name in the topic /cameras/<camera_name>/image_raw", read_only=True),
-    ParameterSpec("width", 640, "image width (pixels)", bounds=(16, 4096), read_only=True),
-    ParameterSpec("height", 480, "image height (pixels)", bounds=(16, 4096), read_only=True),
+    ParameterSpec("width", 640, "image width (pixels)", bounds=(32, 4096), read_only=True),
+    ParameterSpec("height", 480, "image height (pixels)", bounds=(32, 4096), read_only=True),
     ParameterSpec("fps", 30.0, "render and publish rate (Hz)", dynamic_typing=True, read_only=True),
     ParameterSpec("view", "three_quarter", "camera placement", choices=tuple(sorted(VIEWS)), read_only=True),
     ParameterSpec("seed", 0, "seed of the cube positions", bounds=(0, 2**31 - 1), read_only=True),

@@ -1,0 +1,78 @@
+"""Failures are loud (issue 15): a recorder whose configure fails exits with the reason instead of printing "recorder
+ready"; the bringup stops with it; record_keyboard says why there is no recorder to talk to."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import recorder_streams as rs  # noqa: E402
+
+pytestmark = pytest.mark.graph
+
+
+def recorder_args(interface: str, root: Path, *params: str) -> list[str]:
+    return [sys.executable, "-m", "lerobot_recorder.nodes.recorder_node", "--ros-args", "-p", f"interface:={interface}",
+            "-p", f"dataset_root:={root}", *[a for p in params for a in ("-p", p)]]
+
+
+def test_a_recorder_that_cannot_configure_exits_with_the_reason(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("someone else's folder")
+    interface = rs.write_interface(tmp_path)
+    for args, reason in ((recorder_args(str(interface), taken), "already exists"),
+                         (recorder_args("no_such_robot", tmp_path / "ds"), "robot interface 'no_such_robot' not found")):
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert f"configure failed: " in output and reason in output, output
+        assert "recorder ready" not in output and "Traceback" not in output
+
+
+def test_the_record_bringup_stops_when_the_recorder_fails(tmp_path):
+    from lerobot_bringup.cli import BringupRunner
+
+    bringup = tmp_path / "record.yaml"
+    bringup.write_text(
+        "processes:\n"
+        "  - {name: recorder, package: lerobot_recorder, executable: recorder, required: true,\n"
+        f"     parameters: {{interface: no_such_robot, dataset_root: {tmp_path}/ds}}}}\n")
+    log = tmp_path / "bringup.log"
+    runner = BringupRunner(bringup, log_path=log)
+    try:
+        runner.start(threading.Event())
+        deadline = time.monotonic() + 120
+        while (ended := runner.exited()) is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        runner.stop()
+    assert ended == ("recorder", 1)
+    text = log.read_text()
+    assert "robot interface 'no_such_robot' not found" in text and "recorder exited with code 1" in text
+
+
+def keyboard(timeout_s: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lerobot_recorder.nodes.record_keyboard_node", "--ros-args",
+                           "-p", "task:=t", "-p", f"server_timeout_s:={timeout_s}"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+def test_record_keyboard_says_why_the_recorder_is_absent(spawn, tmp_path):
+    result = keyboard(2.0)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no node /recorder on the ROS graph" in result.stdout
+
+    # A recorder that did not configure (here: waiting for a lifecycle manager) is named with its state.
+    interface = rs.write_interface(tmp_path)
+    recorder = spawn(recorder_args(str(interface), tmp_path / "ds", "autostart:=false"), "recorder")
+    recorder.wait_for_output("recorder ready", timeout=60)
+    result = keyboard(4.0)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the recorder /recorder is unconfigured, not active" in result.stdout, result.stdout
