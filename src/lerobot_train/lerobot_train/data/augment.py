@@ -302,12 +302,14 @@ class RandomAffine(Transform):
         self.scale = None if scale is None else _range(scale, "scale", None)
         if self.scale is not None and self.scale[0] <= 0:
             raise ValueError(f"scale: must be > 0, got {list(self.scale)}")
-        self.shear: tuple[Range, Range] | None = None
+        self.shear_x: Range | None = None
+        self.shear_y: Range | None = None
         if shear is not None:
             if isinstance(shear, Sequence) and len(shear) == 4:
-                self.shear = ((float(shear[0]), float(shear[1])), (float(shear[2]), float(shear[3])))
+                self.shear_x = (float(shear[0]), float(shear[1]))
+                self.shear_y = (float(shear[2]), float(shear[3]))
             else:
-                self.shear = (_range(shear, "shear", 0.0, lower_bound=None), (0.0, 0.0))
+                self.shear_x = _range(shear, "shear", 0.0, lower_bound=None)
 
     def __call__(self, img: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         h, w = img.shape[-2:]
@@ -318,10 +320,11 @@ class RandomAffine(Transform):
             tx = float(round(_uniform(-max_dx, max_dx, generator)))
             ty = float(round(_uniform(-max_dy, max_dy, generator)))
         scale = _uniform(*self.scale, generator) if self.scale is not None else 1.0
-        shear = (0.0, 0.0)
-        if self.shear is not None:
-            shear = (_uniform(*self.shear[0], generator), _uniform(*self.shear[1], generator))
-        return affine(img, angle, (tx, ty), scale, shear)
+        # Parameters are drawn in torchvision's order (angle, tx, ty, scale, shear x, shear y), only for the
+        # ranges that are set, so a seed gives the same augmentation as upstream's torchvision pipeline.
+        shear_x = _uniform(*self.shear_x, generator) if self.shear_x is not None else 0.0
+        shear_y = _uniform(*self.shear_y, generator) if self.shear_y is not None else 0.0
+        return affine(img, angle, (tx, ty), scale, (shear_x, shear_y))
 
 
 TRANSFORM_TYPES: dict[str, type[Transform]] = {
@@ -358,7 +361,7 @@ class RandomSubsetApply(Transform):
             raise ValueError(f"n_subset must be in [1, {len(transforms)}], got {n_subset}")
         total = sum(p)
         self.transforms = list(transforms)
-        self.p = torch.tensor([x / total for x in p], dtype=torch.float64)
+        self.p = torch.tensor([x / total for x in p])  # float32, as upstream: the draws depend on the dtype
         self.n_subset = n_subset
         self.random_order = random_order
         self.last_selected: list[int] = []  # indices picked by the latest call (for inspection/tests)
