@@ -3,10 +3,10 @@
 
     python tests/oracle/upstream_image_transforms.py IN.npz OUT.npz CONFIG.json
 
-IN.npz: `images` (N, C, H, W) float32 in [0, 1] and `seeds` (N,). CONFIG.json: {"max_num_transforms",
+IN.npz: `images` (N, C, H, W) float32 in [0, 1] and `seeds` (N,). CONFIG.json: a list of {"max_num_transforms",
 "random_order", "tfs": {name: {"weight", "type", "kwargs"}}} (enable is forced on). For image i the global
 torch RNG is seeded with seeds[i] right before the call, so a re-implementation drawing its parameters in the
-same order from the same RNG must produce the same image. OUT.npz: `images` (the results).
+same order from the same RNG must produce the same image. OUT.npz: `images_<k>` (the results of config k).
 """
 
 from __future__ import annotations
@@ -26,17 +26,19 @@ from lerobot.datasets.transforms import ImageTransformConfig, ImageTransforms, I
 def main() -> None:
     src, dst, cfg_path = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     data = np.load(src)
-    spec = json.loads(cfg_path.read_text())
-    cfg = ImageTransformsConfig(
-        enable=True, max_num_transforms=spec["max_num_transforms"], random_order=spec["random_order"],
-        tfs={name: ImageTransformConfig(**tf) for name, tf in spec["tfs"].items()},
-    )
-    tf = ImageTransforms(cfg)
-    out = []
-    for img, seed in zip(torch.from_numpy(data["images"]), data["seeds"].tolist()):
-        torch.manual_seed(int(seed))
-        out.append(tf(img).numpy())
-    np.savez(dst, images=np.stack(out))
+    results = {}
+    for k, spec in enumerate(json.loads(cfg_path.read_text())):
+        cfg = ImageTransformsConfig(
+            enable=True, max_num_transforms=spec["max_num_transforms"], random_order=spec["random_order"],
+            tfs={name: ImageTransformConfig(**tf) for name, tf in spec["tfs"].items()},
+        )
+        tf = ImageTransforms(cfg)
+        out = []
+        for img, seed in zip(torch.from_numpy(data["images"]), data["seeds"].tolist()):
+            torch.manual_seed(int(seed))
+            out.append(tf(img).numpy())
+        results[f"images_{k}"] = np.stack(out)
+    np.savez(dst, **results)
 
 
 if __name__ == "__main__":
