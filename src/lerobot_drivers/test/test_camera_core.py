@@ -145,3 +145,36 @@ def test_capture_thread_connects_when_device_appears_later(tmp_path):
         assert capture.status.reconnects == 0  # first connection, not a reconnection
     finally:
         capture.stop()
+
+
+def test_a_file_that_opens_but_never_decodes_backs_off_with_an_error(tmp_path):
+    """Issue: a video file OpenCV opens but cannot decode (AV1 here: this OpenCV build has no AV1 decoder) was
+    reopened ~15 times a second, announced as "streaming" each time, never as an error."""
+    import av
+
+    video = tmp_path / "av1.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libsvtav1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    log = FrameLog()
+    camera = OpenCVCamera(OpenCVCameraConfig(device=str(video)))
+    capture = CaptureThread(camera, log.on_frame, stamp=time.monotonic, on_status=log.statuses.append, fps=100,
+                            backoff_initial=0.1, backoff_max=0.4)
+    capture.start()
+    try:
+        assert log.wait_for(lambda l: capture.status.open_failures >= 3), capture.status
+        time.sleep(1.0)
+        status = capture.status
+    finally:
+        capture.stop()
+    assert not log.frames
+    assert not any(s.state == STREAMING for s in log.statuses), log.statuses
+    assert "opened, but delivered no frame" in status.last_error
+    # Backing off (0.1, 0.2, 0.4, 0.4 ... s) instead of reopening at the frame rate: a handful of attempts.
+    assert status.open_failures <= 10, status

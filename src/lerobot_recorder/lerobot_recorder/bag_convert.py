@@ -334,8 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-validate", action="store_true", help="skip the check of each saved episode")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    # SVT-AV1 prints a ~25-line banner per encoder start at its default log level; keep warnings and errors.
-    os.environ.setdefault("SVT_LOG", "2")
+    # SVT-AV1 prints a ~25-line banner (and a thread-priority warning) per encoder start by default: errors only.
+    os.environ.setdefault("SVT_LOG", "1")
     try:
         interface = load_interface(find_interface(args.interface))
         result = convert_bags(

@@ -76,3 +76,25 @@ def test_record_keyboard_says_why_the_recorder_is_absent(spawn, tmp_path):
     result = keyboard(4.0)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "the recorder /recorder is unconfigured, not active" in result.stdout, result.stdout
+
+
+def test_a_renamed_recorder_is_one_node_and_logs_no_rosout_clash(spawn, rclpy_context, tmp_path):
+    """Issue: `Publisher already registered for node name` on every recorder start (bringups rename nodes with
+    -r __node:=..., which also renamed the recorder's message-ingest helper node)."""
+    import rclpy
+
+    interface = rs.write_interface(tmp_path)
+    recorder = spawn(recorder_args(str(interface), tmp_path / "ds", "vcodec:=libsvtav1") + ["-r", "__node:=renamed"],
+                     "recorder")
+    recorder.wait_for_output("renamed", timeout=60)
+    recorder.wait_for_output("recorder ready", timeout=60)
+    node = rclpy.create_node("graph_probe", context=rclpy_context)
+    try:
+        deadline = time.monotonic() + 30
+        while "_renamed_ingest" not in [n for n, _ in node.get_node_names_and_namespaces()]:
+            assert time.monotonic() < deadline, node.get_node_names_and_namespaces()
+            time.sleep(0.1)
+        assert [n for n, _ in node.get_node_names_and_namespaces()].count("renamed") == 1
+    finally:
+        node.destroy_node()
+    assert "already registered" not in recorder.output()

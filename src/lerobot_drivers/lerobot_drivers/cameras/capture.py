@@ -85,6 +85,7 @@ class CaptureThread(Generic[Stamp]):
     def _run(self) -> None:
         backoff = self._backoff_initial
         ever_streamed = self.camera.is_open
+        frames_since_open = 1 if self.camera.is_open else 0  # opened by the caller: counts as streaming already
         failures = 0
         next_due = time.monotonic()
         while not self._stop.is_set():
@@ -92,16 +93,10 @@ class CaptureThread(Generic[Stamp]):
                 try:
                     self.camera.open()
                 except (CameraOpenError, CameraConfigError) as error:
-                    status = self.status
-                    self._set_status(state=RECONNECTING if ever_streamed else CONNECTING, last_error=str(error),
-                                     open_failures=status.open_failures + 1, retry_in=backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2.0, self._backoff_max)
+                    backoff = self._back_off(ever_streamed, str(error), backoff)
                     continue
-                status = self.status
-                self._set_status(state=STREAMING, last_error="", open_failures=0, retry_in=0.0,
-                                 reconnects=status.reconnects + (1 if ever_streamed else 0))
-                ever_streamed, backoff, failures = True, self._backoff_initial, 0
+                # Not "streaming" yet: a device (or file) that opens may still never deliver a frame.
+                frames_since_open, failures = 0, 0
                 next_due = time.monotonic()
             if self._period:
                 # Pace to the configured fps: a real camera blocks in grab() anyway; a file would run flat out.
@@ -115,9 +110,20 @@ class CaptureThread(Generic[Stamp]):
                 failures += 1
                 if failures >= self._failures_before_reconnect:
                     self.camera.release()
-                    self._set_status(state=RECONNECTING, last_error=f"device lost: {error}", retry_in=0.0)
+                    if frames_since_open == 0:
+                        # Opened, but not one frame: unusable as it is (a codec this OpenCV build cannot decode, a
+                        # broken file). Back off like a failed open instead of reopening it many times a second.
+                        backoff = self._back_off(ever_streamed, f"opened, but delivered no frame: {error}", backoff)
+                    else:
+                        self._set_status(state=RECONNECTING, last_error=f"device lost: {error}", retry_in=0.0)
                 continue
             failures = 0
+            if frames_since_open == 0:
+                status = self.status
+                self._set_status(state=STREAMING, last_error="", open_failures=0, retry_in=0.0,
+                                 reconnects=status.reconnects + (1 if ever_streamed else 0))
+                ever_streamed, backoff = True, self._backoff_initial
+            frames_since_open += 1
             with self._lock:
                 self._status = replace(self._status, frames=self._status.frames + 1)
             try:
@@ -125,3 +131,11 @@ class CaptureThread(Generic[Stamp]):
             except Exception as error:  # a failing consumer must not kill the capture; report it instead
                 self._set_status(last_error=f"frame handler failed: {type(error).__name__}: {error}")
         self.camera.release()
+
+    def _back_off(self, ever_streamed: bool, error: str, backoff: float) -> float:
+        """Report a failed open (or an open without a frame), wait, and return the next, longer, backoff."""
+        status = self.status
+        self._set_status(state=RECONNECTING if ever_streamed else CONNECTING, last_error=error,
+                         open_failures=status.open_failures + 1, retry_in=backoff)
+        self._stop.wait(backoff)
+        return min(backoff * 2.0, self._backoff_max)

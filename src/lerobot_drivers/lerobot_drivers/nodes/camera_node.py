@@ -63,6 +63,7 @@ class CameraNode(LifecycleNode):
         self._camera_name = ""
         self._frame_id = ""
         self._config: OpenCVCameraConfig | None = None
+        self._last_capture_error = ""  # the capture's previous error: a looping file's end is not news
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
 
@@ -132,13 +133,24 @@ class CameraNode(LifecycleNode):
 
     def _on_status(self, status: CaptureStatus) -> None:
         log = self.get_logger()
+        # A video file used as a source ends and is reopened every loop: expected, so not worth a line each time.
+        looping_file = self._config is not None and self._config.is_file_or_url
+        came_back_from, self._last_capture_error = self._last_capture_error, status.last_error
         if status.state == STREAMING:
-            log.info(f"camera {self._camera_name}: streaming (reconnects so far: {status.reconnects})")
+            if looping_file and "end of file" in came_back_from:
+                log.debug(f"camera {self._camera_name}: streaming again (loop {status.reconnects})")
+            else:
+                log.info(f"camera {self._camera_name}: streaming (reconnects so far: {status.reconnects})")
         elif status.last_error:
-            # A video file used as a source ends and is reopened every loop: expected, so not a warning.
-            looping_file = self._config is not None and self._config.is_file_or_url and "end of file" in status.last_error
-            (log.debug if looping_file else log.warning)(f"camera {self._camera_name}: {status.state}: {status.last_error}; "
-                        f"next attempt in {status.retry_in:.2f} s")
+            text = (f"camera {self._camera_name}: {status.state}: {status.last_error}; next attempt in "
+                    f"{status.retry_in:.2f} s")
+            if status.last_error.startswith("opened, but delivered no frame"):  # unusable: say so loudly, once
+                log.error(text + (" (OpenCV cannot decode it: e.g. AV1 video, which this OpenCV build lacks; "
+                                  "convert it to H.264/MJPEG/FFV1)" if looping_file else ""))
+            elif looping_file and "end of file" in status.last_error:
+                log.debug(text)
+            else:
+                log.warning(text)
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()

@@ -206,7 +206,10 @@ class RecorderNode(LifecycleNode):
         MultiThreadedExecutor is too slow for that on a small machine (DDS then overwrites unread samples), so
         they get a single-threaded executor of their own, while goals, services and timers stay on this
         lifecycle node. The thread restarts the executor if it ever ends with an error."""
-        node = rclpy.create_node(f"_{self.get_name()}_ingest", namespace=self.get_namespace(), context=self.context)
+        # use_global_arguments=False: the command line's `-r __node:=recorder` (every bringup renames its nodes)
+        # must not rename this helper too; two nodes of one name collide on the graph and on /rosout.
+        node = rclpy.create_node(f"_{self.get_name()}_ingest", namespace=self.get_namespace(), context=self.context,
+                                 use_global_arguments=False, start_parameter_services=False)
         recorder = self.recorder
         for sub in recorder.subscriptions:
             events = SubscriptionEventCallbacks(
@@ -374,8 +377,8 @@ class RecorderNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    # SVT-AV1 prints a ~25-line banner per encoder start at its default log level; keep its warnings and errors.
-    os.environ.setdefault("SVT_LOG", "2")
+    # SVT-AV1 prints a ~25-line banner (and a thread-priority warning) per encoder start by default: errors only.
+    os.environ.setdefault("SVT_LOG", "1")
     return run_lifecycle_node(RecorderNode, "recorder", args, description=__doc__.split("\n\n")[0],
                               parameters=PARAMETERS, on_exit=RecorderNode.shutdown_cleanly, threads=4)
 
