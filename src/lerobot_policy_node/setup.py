@@ -18,7 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "<command> = lerobot_policy_node.<module>:main",
+            "policy_node = lerobot_policy_node.nodes.policy_node:main",
         ],
     },
 )

@@ -137,7 +137,9 @@ def test_step_bound_formula_and_floor():
     still = np.zeros((50, 2))
     still[:, 0] = np.linspace(0, 49, 50)  # a moves 1 per tick; b never moves
     bound = step_bound_from_episodes([still], StepBoundConfig(percentile=100, factor=3, floor_fraction=0.01))
-    assert bound[0] == pytest.approx(3.0) and 0 < bound[1] < 1e-12
+    # a: 3 x its per-tick motion; b never moved: 3 x 1 % of the largest range (a's 49).
+    assert bound[0] == pytest.approx(3.0) and bound[1] == pytest.approx(3 * 0.49)
+    assert step_bound_from_episodes([np.zeros((5, 2))]).min() > 0  # nothing moved: still a positive bound
     with pytest.raises(ConfigurationError, match="two frames"):
         step_bound_from_episodes([np.zeros((1, 2))])
 

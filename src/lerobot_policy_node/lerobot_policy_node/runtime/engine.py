@@ -310,6 +310,11 @@ class PolicyRuntime:
         return ChunkReady(timed, report.trips)
 
     # ------------------------------------------------------------------------------------------ reporting
+    def note_trip(self, kind: TripKind) -> None:
+        """Count a gate the caller applied (e.g. a chunk found wholly in the past when it was to be published)."""
+        with self._lock:
+            self.trips[kind.value] += 1
+
     def stats(self) -> RuntimeStats:
         with self._lock:
             now = self._now()

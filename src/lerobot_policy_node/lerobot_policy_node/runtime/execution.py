@@ -27,7 +27,7 @@ class ExecutionMonitorConfig:
     # Largest |goal - planned action| (dataset units, any joint) still counted as following the plan.
     tolerance: float = 5.0
     # A goal stream silent for longer than this means the executor is not running.
-    goal_timeout_s: float = 0.1
+    goal_timeout_s: float = 0.2
 
     def __post_init__(self) -> None:
         if not self.tolerance > 0:

@@ -6,11 +6,13 @@ mapped to dataset units through the robot interface's action transforms (the uni
 Boundary-jump bound (upstream PR #4241 derived its checks from the dataset's action deltas and then flagged 100 of
 100 clean chunks, so this is derived with care): per action dimension,
 
-    max_step = factor * max(percentile_q(|a[t+1] - a[t]|) within episodes, floor_fraction * (max(a) - min(a)))
+    max_step = factor * max(percentile_q(|a[t+1] - a[t]|) within episodes, floor_fraction * largest range)
 
 i.e. `factor` times the largest per-tick motion the demonstrations contain (a high percentile, so one teleop
 glitch does not widen it), with a floor for joints that barely moved in the data (their bound would otherwise be
-~0 and any sampling noise would trip it).
+~0 and a policy's sampling noise would trip it: measured, a wrist_roll held still in every demonstration got a
+bound of 0.002 degrees and tripped on 0.016). The floor is a fraction of the largest joint range of the dataset,
+the dataset's own motion scale (LeRobot's units are comparable across joints: degrees, gripper 0-100).
 """
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ class StepBoundConfig:
     percentile: float = 99.9
     # The bound is this many times that motion.
     factor: float = 5.0
-    # Floor, as a fraction of each dimension's range in the data, for joints that barely moved.
+    # Floor, as a fraction of the largest joint range in the data, for joints that barely moved.
     floor_fraction: float = 0.01
 
     def __post_init__(self) -> None:
@@ -91,9 +93,9 @@ def step_bound_from_episodes(episodes: Sequence[np.ndarray], config: StepBoundCo
     every = np.concatenate(deltas)
     actions = np.concatenate([np.asarray(e, dtype=np.float64) for e in episodes])
     motion = np.percentile(every, config.percentile, axis=0)
-    floor = config.floor_fraction * (actions.max(axis=0) - actions.min(axis=0))
+    floor = config.floor_fraction * float((actions.max(axis=0) - actions.min(axis=0)).max())
     bound = config.factor * np.maximum(motion, floor)
-    # A dimension that never moved at all (constant in the data) still needs a positive bound.
+    # A dataset where nothing moved at all still needs a positive bound.
     return np.where(bound > 0, bound, np.finfo(np.float64).eps)
 
 

@@ -55,6 +55,8 @@ class ObservationAssembler:
         self._capacity = buffer_capacity
         self._lock = threading.Lock()
         self._assembler = self._new_assembler()
+        # Only required streams stop inference; an optional one (the task topic, by default) may be absent.
+        self._required = {spec.key for spec in self._assembler.streams if spec.required}
         self.misses: Counter = Counter()  # (stream key, reason) -> ticks, kept across forget()
         self.observations = 0
         self.invalid_messages = 0
@@ -79,9 +81,10 @@ class ObservationAssembler:
         with self._lock:
             result = self._assembler.evaluate(t_ns)
         if isinstance(result, SkippedTick):
-            for key, reason in result.reasons.items():
-                self.misses[(key, reason.value)] += 1
-            return MissedObservation(t_ns, {k: r.value for k, r in result.reasons.items()}, dict(result.details))
+            reasons = {k: r.value for k, r in result.reasons.items() if k in self._required}
+            for key, reason in reasons.items():
+                self.misses[(key, reason)] += 1
+            return MissedObservation(t_ns, reasons, {k: v for k, v in result.details.items() if k in reasons})
         try:
             values = self.interface.frame_values(result, include_action=False)
         except ValueError as error:  # an optional stream this interface still needs for a whole frame

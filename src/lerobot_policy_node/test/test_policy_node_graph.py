@@ -1,0 +1,220 @@
+"""The policy node over real DDS on the simulated SO-101: servo-bus simulator + arm driver + simulated camera,
+driven by a flow_chunk checkpoint trained in this module (lerobot_train's loop, a few steps on a small dataset
+written with lerobot_dataset's writer).
+
+One rig (simulator, driver, camera, policy node) is shared by the tests of this module, which run in file order.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1] / "lerobot_drivers" / "test"))
+from arm_graph_support import Probe, level, start_driver, start_sim, wait_for  # noqa: E402
+from lerobot_testing.processes import ManagedProcess  # noqa: E402
+import policy_checkpoint_testlib as ck  # noqa: E402
+
+pytestmark = [pytest.mark.graph, pytest.mark.slow]
+
+NODE = "/policy/policy_node"
+STATUS = f"{NODE}: policy"
+JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("policy_checkpoint")
+    interface = ck.sim_interface(tmp)
+    dataset = ck.write_reaching_dataset(tmp / "dataset", interface)
+    return interface, ck.train_checkpoint(dataset, interface, tmp / "train")
+
+
+def start_policy_node(processes, tmp, interface, checkpoint, name="policy", **parameters) -> ManagedProcess:
+    args = [sys.executable, "-m", "lerobot_policy_node.nodes.policy_node", "--ros-args", "-r", "__ns:=/policy",
+            "-p", f"policy_path:={checkpoint}", "-p", f"interface:={interface}",
+            "-r", "action_chunk:=/follower/action_chunk"]
+    for key, value in parameters.items():
+        args += ["-p", f"{key}:={str(value).lower() if isinstance(value, bool) else value}"]
+    proc = ManagedProcess(args, tmp / f"{name}.log")
+    processes.append(proc)
+    return proc
+
+
+class ChunkProbe:
+    """ActionChunk messages seen on /follower/action_chunk (receive time on the ROS clock, message)."""
+
+    def __init__(self, probe: Probe) -> None:
+        from lerobot_msgs.msg import ActionChunk
+
+        self.chunks: list = []
+        probe.node.create_subscription(ActionChunk, "/follower/action_chunk",
+                                       lambda msg: self.chunks.append((probe.now_s(), msg)), 50)
+
+    def count(self) -> int:
+        return len(self.chunks)
+
+
+@pytest.fixture(scope="module")
+def rig(trained, tmp_path_factory):
+    import rclpy
+    from rclpy.context import Context
+
+    interface, checkpoint = trained
+    tmp = tmp_path_factory.mktemp("policy_graph")
+    processes: list = []
+    context = Context()
+    rclpy.init(context=context)
+    probe = None
+    try:
+        sim = start_sim(processes, tmp, "so101_follower", "follower_sim")
+        driver = start_driver(processes, tmp, "follower_driver", "follower", sim.port, "so101_follower",
+                              {"command_timeout_s": 0.5, "rate_hz": 100.0})
+        camera = ManagedProcess([sys.executable, "-m", "lerobot_drivers.nodes.sim_camera_node", "--ros-args",
+                                 "-p", f"width:={ck.CAMERA_WIDTH}", "-p", f"height:={ck.CAMERA_HEIGHT}"],
+                                tmp / "camera.log")
+        processes.append(camera)
+        probe = Probe(context).start(["follower"])
+        chunks = ChunkProbe(probe)
+        node = start_policy_node(processes, tmp, interface, checkpoint, mode="rtc",
+                                 executor_goals_topic="/follower/joint_goals")
+        node.wait_for_output("policy_node ready", timeout=180)
+        yield {"sim": sim, "driver": driver, "camera": camera, "node": node, "probe": probe, "chunks": chunks,
+               "processes": processes, "tmp": tmp}
+    finally:
+        if probe is not None:
+            probe.stop()
+        for proc in reversed(processes):
+            proc.stop()
+        context.try_shutdown()
+
+
+def stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def planned_at(chunks, t: float):
+    """The chunk row values for time t (rad, interpolated), from the newest chunk the driver had received by then;
+    None while that chunk's executor still glides in to its first row, or after its last."""
+    received = [msg for arrival, msg in chunks if arrival <= t - 0.005]
+    if not received:
+        return None
+    msg = received[-1]
+    rows = np.asarray(msg.actions, dtype=np.float64).reshape(msg.horizon, msg.action_dim)
+    times = stamp_s(msg.header.stamp) + np.arange(msg.horizon) * msg.period
+    first = msg.rtc_delay_steps
+    if not times[first] + 0.5 * msg.period <= t <= times[-1]:
+        return None
+    return np.array([np.interp(t, times[first:], rows[first:, j]) for j in range(msg.action_dim)])
+
+
+def test_chunks_drive_the_arm_along_their_rows_and_deactivation_holds_it(rig):
+    probe, chunks, node = rig["probe"], rig["chunks"], rig["node"]
+    start = np.array(probe.joint_states["follower"][-1][1].position)
+    assert wait_for(lambda: chunks.count() >= 6, 120), node.output()[-3000:]
+
+    first = chunks.chunks[0][1]
+    assert list(first.names) == JOINTS and first.action_dim == 6 and first.horizon == 16
+    assert first.period == pytest.approx(1 / 30)
+    assert first.policy_id.endswith("pretrained_model") and first.chunk_id == 0
+    assert stamp_s(first.observation_stamp) <= stamp_s(first.header.stamp) + 1e-6
+    later = [msg for _, msg in chunks.chunks[1:]]
+    assert [m.chunk_id for m in later[:4]] == [1, 2, 3, 4]
+    # Rows ran from the previous chunk during inference and are skipped; only where the driver's goal stream
+    # stalled (a busy machine) does a chunk start earlier, never later than the measured delay.
+    delays = [(m.rtc_delay_steps, math.floor(m.inference_latency * 30) + 1) for m in later]
+    assert sum(d >= 1 for d, _ in delays) >= len(delays) // 2, delays
+    assert all(d <= measured for d, measured in delays), delays
+    assert all(m.inference_latency > 0 for m in later)
+
+    # The driver's written goals follow the chunks' rows at their times (row k at stamp + k * period). The driver
+    # limits the goal's speed (the SO arm's 4 rad/s), so a fast row of a briefly trained policy can lag a little.
+    goals = [(stamp_s(msg.header.stamp), np.array(msg.position)) for _, msg in list(probe.joint_goals["follower"])]
+    errors = []
+    for t, goal in goals:
+        expected = planned_at(list(chunks.chunks), t)
+        if expected is not None:
+            errors.append(np.abs(goal - expected).max())
+    assert len(errors) > 50, len(errors)
+    assert np.median(errors) < 0.01 and np.percentile(errors, 90) < 0.06, np.percentile(errors, [50, 90, 99])
+    moved = np.array(probe.joint_states["follower"][-1][1].position) - start
+    assert abs(math.degrees(moved[0])) > 5, np.degrees(moved)  # the reach the policy learned moves shoulder_pan
+
+    assert wait_for(lambda: probe.latest_status(STATUS) is not None, 10)
+    status = probe.latest_status(STATUS)
+    values = {kv.key: kv.value for kv in status.values}
+    assert values["state"] == "running" and values["mode"] == "rtc" and int(values["chunks"]) > 0
+    assert float(values["inference latency p95 (ms)"]) > 0
+
+    assert probe.change_state(NODE, "deactivate")
+    time.sleep(0.5)
+    count = chunks.count()
+    time.sleep(1.5)
+    assert chunks.count() <= count + 1  # at most the one-row hold
+    hold = chunks.chunks[-1][1]
+    assert hold.horizon == 1
+    recent = [np.array(m.position) for _, m in list(probe.joint_goals["follower"])[-50:]]
+    assert np.ptp(np.array(recent), axis=0).max() < 1e-3  # the driver holds one goal
+
+
+def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
+    from rclpy.action import ActionClient
+    from std_srvs.srv import Trigger
+
+    from lerobot_msgs.action import RunPolicy
+
+    probe, chunks, node = rig["probe"], rig["chunks"], rig["node"]
+    assert probe.change_state(NODE, "activate")
+    assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2 and chunks.chunks[-1][1].horizon > 1, 60)
+
+    client = ActionClient(probe.node, RunPolicy, f"{NODE}/run_policy")
+    assert client.wait_for_server(timeout_sec=20)
+    feedback = []
+    sent = client.send_goal_async(RunPolicy.Goal(task="reach the cube", duration=2.0),
+                                  feedback_callback=lambda f: feedback.append(f.feedback))
+    assert wait_for(sent.done, 20) and sent.result().accepted
+    result_future = sent.result().get_result_async()
+    assert wait_for(result_future.done, 40)
+    result = result_future.result().result
+    assert result.reason == "duration reached" and result.chunks > 0 and result.latency_p95 > 0
+    assert feedback and feedback[-1].chunks > 0
+
+    reset = probe.node.create_client(Trigger, f"{NODE}/reset")
+    assert reset.wait_for_service(timeout_sec=10)
+    answer = reset.call_async(Trigger.Request())
+    assert wait_for(answer.done, 10) and answer.result().success
+
+    # Restart inference (the goal's end stopped it), then take the camera away.
+    sent = client.send_goal_async(RunPolicy.Goal(task="", duration=0.0))
+    assert wait_for(sent.done, 20) and sent.result().accepted
+    assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2, 60)
+    rig["camera"].stop()
+    time.sleep(1.0)  # the last images age past the interface's limit (3 / fps = 0.1 s)
+    count = chunks.count()
+    since = probe.now_s()
+    assert wait_for(lambda: (probe.status_value(STATUS, "stale: observation.images.front", since) or "0") != "0", 10)
+    time.sleep(1.5)
+    assert chunks.count() == count  # no inference on a stale observation
+    status = probe.latest_status(STATUS, since)
+    assert level(status) == 1 and "stale_observation" in status.message
+    sent.result().cancel_goal_async()
+
+
+def test_an_interface_that_does_not_match_the_checkpoint_is_refused_at_configure(trained, tmp_path):
+    interface, checkpoint = trained
+    other = ck.sim_interface(tmp_path, width=80, height=60, name="other_camera")
+    proc = start_policy_node([], tmp_path, other, checkpoint, name="mismatch", warmup_inferences=0)
+    try:
+        proc.popen.wait(120)
+    finally:
+        proc.stop()
+    output = proc.output()
+    assert proc.popen.returncode == 1, output
+    assert "does not match robot interface" in output
+    assert "observation.images.front: (C, H, W) (3, 48, 64) in the checkpoint, (3, 60, 80) in the interface" in output
