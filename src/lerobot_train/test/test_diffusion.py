@@ -127,3 +127,21 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         assert info == {}
         grads.append(torch.cat([p.grad.flatten() for p in policy.parameters()]))
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph capture needs a CUDA device")
+def test_cuda_graph_sampling_equals_eager_sampling():
+    """DDIM is deterministic: the captured denoising loop gives the eager loop's chunk (fp32), and replays see new
+    inputs (a second observation gives a different chunk)."""
+    policy = tiny_policy(noise_scheduler_type="DDIM").to("cuda").eval()
+    history = {"observation.state": torch.rand(1, 2, 2, device="cuda"),
+               "observation.environment_state": torch.rand(1, 2, 3, device="cuda")}
+    noise = torch.randn(1, 16, 2, device="cuda")
+    eager = policy.predict_action_chunk(history, noise=noise)
+    policy.use_cuda_graphs()
+    captured = policy.predict_action_chunk(history, noise=noise)
+    assert torch.allclose(captured, eager, atol=1e-5)
+    other = {k: v + 0.5 for k, v in history.items()}
+    assert torch.allclose(policy.predict_action_chunk(other, noise=noise),
+                          tiny_policy(noise_scheduler_type="DDIM").to("cuda").eval().predict_action_chunk(other, noise=noise),
+                          atol=1e-5)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from lerobot_train.configs.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
 from lerobot_train.policies.backbones.resnet import make_resnet
 from lerobot_train.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot_train.policies.diffusion.cuda_graphs import CapturedDenoiser
 from lerobot_train.policies.diffusion.schedulers import make_noise_scheduler
 from lerobot_train.policies.diffusion.unet import ConditionalUnet1d, UnetShape
 from lerobot_train.policies.diffusion.vision import (
@@ -124,6 +125,10 @@ class DiffusionModel(nn.Module):
             prediction_type=config.prediction_type,
         )
         self.num_inference_steps = config.num_inference_steps or config.num_train_timesteps
+        # GPU inference: replay the whole denoising loop as one captured CUDA graph (a runtime switch, not a
+        # config.json field, so checkpoints stay loadable by upstream). See cuda_graphs.py.
+        self.use_cuda_graphs = False
+        self._captured: dict[tuple, CapturedDenoiser] = {}
 
     # ------------------------------------------------------------------------------------------ conditioning
     def global_conditioning(self, history: dict[str, Tensor]) -> Tensor:
@@ -173,7 +178,16 @@ class DiffusionModel(nn.Module):
             shape = (batch_size, self.config.horizon, self.config.action_feature.shape[0])
             noise = torch.randn(shape, dtype=param.dtype, device=param.device, generator=generator)
         self.prepare_scheduler(noise.device)
+        if self.use_cuda_graphs and noise.is_cuda and generator is None and not torch.is_grad_enabled():
+            return self._captured_denoiser(noise, global_cond)(noise, global_cond)
         return self.denoise(noise, global_cond, generator)
+
+    def _captured_denoiser(self, noise: Tensor, global_cond: Tensor) -> CapturedDenoiser:
+        autocast = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
+        key = (tuple(noise.shape), str(noise.device), autocast)
+        if key not in self._captured:
+            self._captured[key] = CapturedDenoiser(self, noise.shape[0], global_cond.shape[-1], autocast)
+        return self._captured[key]
 
     def generate_actions(self, history: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
         """(B, n_action_steps, action_dim): the executed window of a sampled trajectory."""
@@ -236,6 +250,12 @@ class DiffusionPolicy(PreTrainedPolicy):
             self._queues[OBS_IMAGES] = deque(maxlen=n)
         if self.config.env_state_feature is not None:
             self._queues[OBS_ENV_STATE] = deque(maxlen=n)
+
+    def use_cuda_graphs(self, enabled: bool = True) -> None:
+        """On a CUDA device, run each chunk's denoising loop as one captured CUDA graph (captured on first use per
+        batch size and autocast dtype; same kernels, scheduler and step count as eager)."""
+        self.diffusion.use_cuda_graphs = enabled
+        self.diffusion._captured.clear()
 
     def get_optim_params(self) -> list[nn.Parameter]:
         return [p for p in self.diffusion.parameters() if p.requires_grad]
