@@ -67,14 +67,7 @@ step "colcon build of src/"
 step "put the packages' executables on PATH (install/bin)"
 # colcon installs ament_python executables under install/<pkg>/lib/<pkg>/ for `ros2 run`, which the pip
 # environment lacks; install/bin links every one of them so env.bash can put them on PATH.
-rm -rf "$WS/install/bin"
-mkdir -p "$WS/install/bin"
-for exe in "$WS"/install/*/lib/*/*; do
-    pkg_lib="$(basename "$(dirname "$exe")")"
-    if [ -f "$exe" ] && [ -x "$exe" ] && [ -d "$WS/install/$pkg_lib" ]; then
-        ln -sf "$exe" "$WS/install/bin/$(basename "$exe")"
-    fi
-done
+bash "$WS/scripts/link_executables.sh"
 
 step "write env.bash"
 cat > "$WS/env.bash" <<ENV

@@ -113,3 +113,15 @@ def test_bad_start_up_value_is_one_line_and_exit_code_2():
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and result.stderr.startswith("arm_driver: ")
     assert "rate_hz" in result.stderr
+
+
+def test_a_lifecycle_node_started_by_hand_configures_and_activates_itself(spawn, tmp_path):
+    """Issue: `arm_driver` run by hand sat unconfigured and silent (autostart defaulted to false, and the pip
+    environment has no `ros2 lifecycle`). One meaning of autostart for every lifecycle node, default on."""
+    sim = spawn(["lerobot-servo-sim", "--arm", "so101_leader", "--link", str(tmp_path / "leader.port")], "sim")
+    sim.wait_for_output("control_socket=", timeout=60)
+    driver = spawn(node_command("lerobot_drivers.nodes.arm_driver_node", "by_hand", "arm:=so101_leader",
+                                f"port:={tmp_path / 'leader.port'}", "sim_default_calibration:=true"), "driver")
+    driver.wait_for_output("arm_driver ready", timeout=90)
+    assert "active: publishing joint_states" in driver.output()
+
