@@ -36,10 +36,15 @@ def trained(tmp_path_factory):
     return interface, ck.train_checkpoint(dataset, interface, tmp / "train")
 
 
+# The per-tick command stream goes to the interface's command topic (/follower/joint_commands); here it is
+# remapped to a topic only the test reads, so the arm has one executor (the action chunks).
+COMMANDS = "/policy_test/joint_commands"
+
+
 def start_policy_node(processes, tmp, interface, checkpoint, name="policy", **parameters) -> ManagedProcess:
     args = [sys.executable, "-m", "lerobot_policy_node.nodes.policy_node", "--ros-args", "-r", "__ns:=/policy",
             "-p", f"policy_path:={checkpoint}", "-p", f"interface:={interface}",
-            "-r", "action_chunk:=/follower/action_chunk"]
+            "-r", "action_chunk:=/follower/action_chunk", "-r", f"/follower/joint_commands:={COMMANDS}"]
     for key, value in parameters.items():
         args += ["-p", f"{key}:={str(value).lower() if isinstance(value, bool) else value}"]
     proc = ManagedProcess(args, tmp / f"{name}.log")
@@ -51,11 +56,15 @@ class ChunkProbe:
     """ActionChunk messages seen on /follower/action_chunk (receive time on the ROS clock, message)."""
 
     def __init__(self, probe: Probe) -> None:
+        from sensor_msgs.msg import JointState
+
         from lerobot_msgs.msg import ActionChunk
 
         self.chunks: list = []
+        self.commands: list = []
         probe.node.create_subscription(ActionChunk, "/follower/action_chunk",
                                        lambda msg: self.chunks.append((probe.now_s(), msg)), 50)
+        probe.node.create_subscription(JointState, COMMANDS, self.commands.append, 100)
 
     def count(self) -> int:
         return len(self.chunks)
@@ -83,7 +92,8 @@ def rig(trained, tmp_path_factory):
         probe = Probe(context).start(["follower"])
         chunks = ChunkProbe(probe)
         node = start_policy_node(processes, tmp, interface, checkpoint, mode="rtc",
-                                 executor_goals_topic="/follower/joint_goals")
+                                 executor_goals_topic="/follower/joint_goals", command_stream=True,
+                                 interpolation_multiplier=2)
         node.wait_for_output("policy_node ready", timeout=180)
         yield {"sim": sim, "driver": driver, "camera": camera, "node": node, "probe": probe, "chunks": chunks,
                "processes": processes, "tmp": tmp}
@@ -143,6 +153,14 @@ def test_chunks_drive_the_arm_along_their_rows_and_deactivation_holds_it(rig):
             errors.append(np.abs(goal - expected).max())
     assert len(errors) > 50, len(errors)
     assert np.median(errors) < 0.01 and np.percentile(errors, 90) < 0.06, np.percentile(errors, [50, 90, 99])
+    # The per-tick command stream: the same plan, sampled at fps x interpolation_multiplier = 60 Hz.
+    commands = list(chunks.commands)
+    stamps = np.array([stamp_s(m.header.stamp) for m in commands])
+    assert len(commands) > 60 and list(commands[-1].name) == JOINTS
+    assert np.median(np.diff(stamps)) == pytest.approx(1 / 60, abs=0.004)
+    command_errors = [np.abs(np.array(m.position) - planned_at(list(chunks.chunks), t)).max()
+                      for m, t in zip(commands, stamps) if planned_at(list(chunks.chunks), t) is not None]
+    assert len(command_errors) > 30 and np.median(command_errors) < 1e-3, np.percentile(command_errors, [50, 90])
     moved = np.array(probe.joint_states["follower"][-1][1].position) - start
     assert abs(math.degrees(moved[0])) > 5, np.degrees(moved)  # the reach the policy learned moves shoulder_pan
 
@@ -157,6 +175,9 @@ def test_chunks_drive_the_arm_along_their_rows_and_deactivation_holds_it(rig):
     count = chunks.count()
     time.sleep(1.5)
     assert chunks.count() <= count + 1  # at most the one-row hold
+    commands_after = len(chunks.commands)
+    time.sleep(0.5)
+    assert len(chunks.commands) == commands_after  # the command stream stopped too: the driver's watchdog holds
     hold = chunks.chunks[-1][1]
     assert hold.horizon == 1
     recent = [np.array(m.position) for _, m in list(probe.joint_goals["follower"])[-50:]]

@@ -55,7 +55,9 @@ from lerobot_policy_node.runtime.engine import (
 )
 from lerobot_policy_node.runtime.errors import ConfigurationError
 from lerobot_policy_node.runtime.gates import GATE_ACTIONS, TripKind
-from lerobot_policy_node.runtime.outputs import TimedChunk, chunk_marker_lines, chunk_rows_ros, trajectory_content
+from lerobot_policy_node.runtime.outputs import (
+    TimedChunk, TrajectoryContent, chunk_marker_lines, chunk_rows_ros, trajectory_content,
+)
 from lerobot_policy_node.runtime.report import health_report
 from lerobot_policy_node.runtime.serving import ServedPolicy, ServingConfig, build_served_policy
 
@@ -126,6 +128,46 @@ FEEDBACK_PERIOD_S = 0.2
 
 def _time_msg(stamp_ns: int) -> Time:
     return Time(sec=int(stamp_ns // NS_PER_S), nanosec=int(stamp_ns % NS_PER_S))
+
+
+# ------------------------------------------------------------------------------ messages from one timed chunk
+def action_chunk_msg(chunk: TimedChunk, first_row: int, interface, policy_id: str) -> ActionChunk:
+    """Every row of the chunk (ROS units, command joint names); executors start at `first_row`."""
+    rows = chunk_rows_ros(interface, chunk)
+    msg = ActionChunk(policy_id=policy_id, chunk_id=chunk.chunk_id,
+                      observation_stamp=_time_msg(chunk.observation_stamp_ns), names=list(interface.command.joints),
+                      horizon=chunk.horizon, action_dim=rows.shape[1], period=chunk.period_s,
+                      actions=rows.astype(np.float32).ravel().tolist(), inference_latency=chunk.latency_s,
+                      rtc_delay_steps=first_row)
+    msg.header.stamp = _time_msg(int(chunk.row_times_ns[0]))
+    return msg
+
+
+def trajectory_msg(content: TrajectoryContent) -> JointTrajectory:
+    msg = JointTrajectory(joint_names=content.joint_names)
+    msg.header.stamp = _time_msg(content.start_ns)
+    for t, positions, velocities in zip(content.times_from_start_s, content.positions, content.velocities):
+        ns = int(round(t * NS_PER_S))
+        msg.points.append(JointTrajectoryPoint(positions=positions.tolist(), velocities=velocities.tolist(),
+                                               time_from_start=Duration(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)))
+    return msg
+
+
+def marker_array_msg(chunk: TimedChunk, interface, frame_id: str) -> MarkerArray:
+    """One LINE_STRIP per joint (ns policy_chunk, id = joint index), replaced by every chunk."""
+    markers = MarkerArray()
+    stamp = _time_msg(int(chunk.row_times_ns[chunk.start_row]))
+    lines = chunk_marker_lines(interface, chunk)
+    for j, line in enumerate(lines):
+        marker = Marker(ns="policy_chunk", id=j, type=Marker.LINE_STRIP, action=Marker.ADD)
+        marker.header.frame_id, marker.header.stamp = frame_id, stamp
+        marker.scale.x = 0.005
+        marker.pose.orientation.w = 1.0
+        hue = j / max(len(lines), 1)
+        marker.color = ColorRGBA(r=float(1 - hue), g=float(hue), b=0.5, a=1.0)
+        marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in line.points]
+        markers.markers.append(marker)
+    return markers
 
 
 class PolicyNode(LifecycleNode):
@@ -395,44 +437,13 @@ class PolicyNode(LifecycleNode):
             self.get_logger().warn(f"chunk {chunk.chunk_id} dropped: all its rows are in the past",
                                    throttle_duration_sec=2.0)
             return
-        interface = served.interface
-        if "chunk" in self._publishers_made:
-            rows = chunk_rows_ros(interface, chunk)
-            msg = ActionChunk(policy_id=served.policy_id, chunk_id=chunk.chunk_id,
-                              observation_stamp=_time_msg(chunk.observation_stamp_ns),
-                              names=list(interface.command.joints), horizon=chunk.horizon,
-                              action_dim=rows.shape[1], period=chunk.period_s,
-                              actions=rows.astype(np.float32).ravel().tolist(),
-                              inference_latency=chunk.latency_s, rtc_delay_steps=first)
-            msg.header.stamp = _time_msg(int(chunk.row_times_ns[0]))
-            self._publishers_made["chunk"].publish(msg)
-        if "trajectory" in self._publishers_made:
-            content = trajectory_content(interface, chunk, now)
-            msg = JointTrajectory(joint_names=content.joint_names)
-            msg.header.stamp = _time_msg(content.start_ns)
-            for t, positions, velocities in zip(content.times_from_start_s, content.positions, content.velocities):
-                ns = int(round(t * NS_PER_S))
-                msg.points.append(JointTrajectoryPoint(
-                    positions=positions.tolist(), velocities=velocities.tolist(),
-                    time_from_start=Duration(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)))
-            self._publishers_made["trajectory"].publish(msg)
-        if "markers" in self._publishers_made:
-            self._publish_markers(chunk)
-
-    def _publish_markers(self, chunk: TimedChunk) -> None:
-        markers = MarkerArray()
-        stamp = _time_msg(int(chunk.row_times_ns[chunk.start_row]))
-        lines = chunk_marker_lines(self.served.interface, chunk)
-        for j, line in enumerate(lines):
-            marker = Marker(ns="policy_chunk", id=j, type=Marker.LINE_STRIP, action=Marker.ADD)
-            marker.header.frame_id, marker.header.stamp = self._param("marker_frame_id"), stamp
-            marker.scale.x = 0.005
-            marker.pose.orientation.w = 1.0
-            hue = j / max(len(lines), 1)
-            marker.color = ColorRGBA(r=float(1 - hue), g=float(hue), b=0.5, a=1.0)
-            marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in line.points]
-            markers.markers.append(marker)
-        self._publishers_made["markers"].publish(markers)
+        interface, publishers = served.interface, self._publishers_made
+        if "chunk" in publishers:
+            publishers["chunk"].publish(action_chunk_msg(chunk, first, interface, served.policy_id))
+        if "trajectory" in publishers:
+            publishers["trajectory"].publish(trajectory_msg(trajectory_content(interface, chunk, now)))
+        if "markers" in publishers:
+            publishers["markers"].publish(marker_array_msg(chunk, interface, self._param("marker_frame_id")))
 
     def _publish_hold(self, hold: np.ndarray | None) -> None:
         """A one-row chunk/trajectory at the planned action for now, one period ahead, so trajectory executors
