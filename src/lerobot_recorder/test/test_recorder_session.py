@@ -3,6 +3,7 @@ stop/discard, gaps, and the real dataset writer underneath. Time is driven by th
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -219,4 +220,46 @@ def test_clock_jumping_back_ends_the_episode_and_starts_a_new_grid(tmp_path):
     assert reports[0].frames == frames
     assert rig.session.assembler is not old_grid and rig.session.state == RecorderState.IDLE
     assert rig.session.assembler.clock.next_time_ns >= T0 - 5 * rs.NS
+    rig.writer.close()
+
+
+def test_a_clock_leaping_forward_starts_a_new_grid_instead_of_walking_the_gap(tmp_path):
+    """A stamp from 2038 (or a simulation fast-forwarded by hours) as the clock: a new grid at once, the episode
+    in progress saved, not billions of ticks evaluated one by one."""
+    rig = Rig(tmp_path)
+    rig.now = T0
+    rig.run_until(T0 + 300 * MS)
+    rig.session.begin(EpisodeGoal("before the leap"), rig.now)
+    rig.run_until(rig.now + 500 * MS)
+    leap = (2**31 - 1) * rs.NS
+    started = time.monotonic()
+    reports = rig.session.advance(leap)
+    assert time.monotonic() - started < 5.0  # (it would take days tick by tick)
+    assert len(reports) == 1 and reports[0].saved and reports[0].reason == "clock jumped forward"
+    assert rig.session.assembler.clock.next_time_ns >= leap
+    rig.writer.close()
+
+
+def test_a_frame_the_writer_rejects_skips_that_tick_only(tmp_path):
+    """The writer's frame check (here: a value the interface turned into inf) costs that tick, not the episode."""
+    rig = Rig(tmp_path)
+    build = rig.session.build_frame
+    poisoned = {"tick": None}
+
+    def build_with_one_inf(frame):
+        values = build(frame)
+        if poisoned["tick"] is None and rig.session.episode is not None and rig.session.episode.frames == 5:
+            poisoned["tick"] = frame.time_ns
+            values["observation.state"] = values["observation.state"].copy()
+            values["observation.state"][0] = np.inf
+        return values
+
+    rig.session.build_frame = build_with_one_inf
+    rig.now = T0
+    rig.run_until(T0 + 300 * MS)
+    rig.session.begin(EpisodeGoal("one bad frame", 1.0), rig.now)
+    rig.run_until(rig.now + 1500 * MS)
+    report = rig.reports[-1]
+    assert report.saved and rig.session.state != RecorderState.ERROR
+    assert report.drops == {"frame": {"invalid": 1}} and report.dropped == 1 and poisoned["tick"] is not None
     rig.writer.close()
