@@ -1,17 +1,27 @@
 """`lerobot-dataset`: inspect, validate, edit and share LeRobotDataset v3.0 folders.
 
-    lerobot-dataset info ROOT [--json]
-    lerobot-dataset validate ROOT [--json]
-    lerobot-dataset delete-episodes ROOT --episodes 1 3 [--output DST] [--reencode]
+    lerobot-dataset info DATASET [--json]
+    lerobot-dataset validate DATASET [--json] [--no-videos]
+    lerobot-dataset recover DATASET
+    lerobot-dataset delete-episodes DATASET --episodes 1 3 [--output DST] [--reencode]
     lerobot-dataset merge SRC SRC [SRC...] --output DST [--reencode]
-    lerobot-dataset split ROOT (--fractions train=0.8,val=0.2 | --episodes train=0-7 val=8,9) --output DIR
-    lerobot-dataset recompute-stats ROOT [--output DST] [--relative-action [--chunk-size N] [--exclude-joints J ...]]
-    lerobot-dataset push ROOT --repo-id USER/NAME [--private] [--branch B] [--tags T ...] [--dry-run]
-    lerobot-dataset pull REPO_ID --root DST [--revision REV]
+    lerobot-dataset split DATASET (--fractions train=0.8,val=0.2 | --episodes train=0-7 val=8,9) --output DIR
+    lerobot-dataset remove-feature DATASET --features KEY [KEY ...] [--output DST]
+    lerobot-dataset modify-tasks DATASET [--new-task TASK] [--episode-tasks EP=TASK ...] [--output DST]
+    lerobot-dataset convert-images-to-video DATASET --output DST [--vcodec C] [--crf N] [--g N] [--episodes EP]
+    lerobot-dataset recompute-stats DATASET [--output DST] [--relative-action [--chunk-size N] [--exclude-joints J ...]]
+    lerobot-dataset push DATASET --repo-id USER/NAME [--private] [--branch B] [--tags T ...] [--dry-run]
+    lerobot-dataset pull REPO_ID [--root DST] [--revision REV]
 
-Editing never changes the input in place, except `delete-episodes` without `--output` (the original is kept as
-`<ROOT>_old`, as upstream's lerobot-edit-dataset does; refused if that exists) and `recompute-stats` without
-`--output` (only meta/episodes and stats.json are replaced, each atomically).
+DATASET is a folder, or a repo_id (USER/NAME) already in the local cache: `$HF_LEROBOT_HOME/USER/NAME` (where
+upstream LeRobot keeps datasets) or a Hugging Face Hub cache snapshot. The operations are lerobot-edit-dataset's
+(delete_episodes, split, merge, remove_feature, modify_tasks, convert_image_to_video).
+
+Editing never changes the input in place, except `delete-episodes` and `remove-feature` without `--output` (the
+original is kept as `<DATASET>_old`, as upstream's lerobot-edit-dataset does; refused if that exists),
+`modify-tasks` without `--output` (in place, as upstream) and `recompute-stats` without `--output` (only
+meta/episodes and stats.json are replaced, each atomically). Every command takes the dataset's lock: a dataset open
+in a writer (a recording) is refused, and so is one with an interrupted save until `recover` has repaired it.
 Exit status: 0 success; 1 invalid dataset (validate) or a failed operation; 2 bad command line.
 """
 
@@ -23,6 +33,8 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+from .errors import DatasetToolError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -82,50 +94,138 @@ def parse_split_episodes(items: Sequence[str]) -> dict[str, list[int]]:
     return out
 
 
+def parse_episode_tasks(items: Sequence[str]) -> dict[int, str]:
+    """['0=pick the cube', '3=place it'] -> {0: 'pick the cube', 3: 'place it'}."""
+    out: dict[int, str] = {}
+    for item in items:
+        ep, sep, task = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            index = int(ep.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad episode task {item!r}: expected EP=TASK, e.g. 0='pick the cube'") from None
+        if index in out:
+            raise argparse.ArgumentTypeError(f"episode {index} is given two tasks")
+        out[index] = task.strip()
+    return out
+
+
+def dataset_location(text: str) -> Path:
+    """A DATASET argument: an existing path as given, else a repo_id found in the local Hub cache, else the path
+    as given (the command reports that it does not exist)."""
+    path = Path(text).expanduser()
+    if path.exists():
+        return path
+    from .hub import find_cached_dataset, is_repo_id
+
+    if is_repo_id(text):
+        cached = find_cached_dataset(text)
+        if cached is not None:
+            return cached
+    return path
+
+
+def _editable(root: Path, has_output: bool) -> None:
+    """An in-place edit must not touch huggingface_hub's cache (its files are shared links into blobs/)."""
+    from .hub import is_hub_cache_snapshot
+
+    if not has_output and is_hub_cache_snapshot(root):
+        raise DatasetToolError(f"{root} is a snapshot in the Hugging Face Hub cache, which must not be edited; "
+                               f"pass --output to write an edited copy")
+
+
+def _missing_dataset_hint(text: str) -> str:
+    from .hub import cached_dataset_candidates, is_repo_id
+
+    if not is_repo_id(text) or Path(text).exists():
+        return ""
+    places = ", ".join(str(p) for p in cached_dataset_candidates(text)[:2])
+    return f" (not found as a folder, nor as a cached Hub dataset in {places}; `lerobot-dataset pull {text}` downloads it)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lerobot-dataset",
         description="Inspect, validate, edit and share LeRobotDataset v3.0 folders.",
+        epilog="DATASET: a dataset folder, or a repo_id (USER/NAME) found in the local Hugging Face cache.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    dataset_help = "dataset folder, or a repo_id (USER/NAME) in the local Hub cache"
 
     s = sub.add_parser("info", help="summary: fps, robot type, episodes, frames, tasks, features, files, sizes")
-    s.add_argument("root", type=Path)
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     s = sub.add_parser("validate", help="check the dataset against the v3.0 format; exit 0 only if valid")
-    s.add_argument("root", type=Path)
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--no-videos", action="store_true", help="skip decoding the videos (faster, less thorough)")
 
-    def edit_flags(s: argparse.ArgumentParser) -> None:
-        s.add_argument("--reencode", action="store_true",
-                       help="re-encode every video segment (default: stream copy, re-encoding only when needed)")
+    s = sub.add_parser("recover", help="finish or roll back an interrupted save, video append or in-place edit")
+    s.add_argument("root", type=Path, metavar="DATASET", help="dataset folder")
+
+    def edit_flags(s: argparse.ArgumentParser, reencode: bool = True) -> None:
+        if reencode:
+            s.add_argument("--reencode", action="store_true",
+                           help="re-encode every video segment (default: stream copy, re-encoding only when needed)")
         s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("delete-episodes", help="remove episodes; the rest are renumbered 0..K-1")
-    s.add_argument("root", type=Path)
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
     s.add_argument("--episodes", nargs="+", required=True, type=parse_episode_list, metavar="EP",
                    help="episode indices to delete (e.g. 1 3, or 1,3, or 2-5)")
     s.add_argument("--output", type=Path, default=None,
-                   help="new dataset folder; without it ROOT is replaced and the original kept as ROOT_old")
+                   help="new dataset folder; without it DATASET is replaced and the original kept as DATASET_old")
     edit_flags(s)
 
     s = sub.add_parser("merge", help="concatenate datasets with the same fps, robot type and features")
-    s.add_argument("sources", nargs="+", type=Path, metavar="SRC")
-    s.add_argument("--output", type=Path, required=True)
+    s.add_argument("sources", nargs="+", type=dataset_location, metavar="SRC",
+                   help="datasets to merge, in order (folders or cached repo_ids)")
+    s.add_argument("--output", type=Path, required=True, help="new dataset folder (must not exist or be empty)")
     edit_flags(s)
 
     s = sub.add_parser("split", help="one dataset per split under OUTPUT/<split name>")
-    s.add_argument("root", type=Path)
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
     g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--fractions", type=parse_fractions, help="e.g. train=0.8,val=0.2 (consecutive episodes)")
+    g.add_argument("--fractions", type=parse_fractions,
+                   help="e.g. train=0.8,val=0.2: consecutive episodes; the fractions must sum to 1 (the last split "
+                        "takes the rounding remainder), so every episode lands in a split")
     g.add_argument("--episodes", nargs="+", metavar="NAME=EPS", help="e.g. train=0-7 val=8,9")
-    s.add_argument("--output", type=Path, required=True)
+    s.add_argument("--output", type=Path, required=True, help="folder that receives one dataset per split")
     edit_flags(s)
 
+    s = sub.add_parser("remove-feature", help="drop features (their data columns, videos and stats)")
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
+    s.add_argument("--features", nargs="+", required=True, metavar="KEY",
+                   help="feature keys to remove, e.g. observation.images.wrist (the 5 default features stay)")
+    s.add_argument("--output", type=Path, default=None,
+                   help="new dataset folder; without it DATASET is replaced and the original kept as DATASET_old")
+    edit_flags(s, reencode=False)
+
+    s = sub.add_parser("modify-tasks", help="give episodes new tasks (in place unless --output)")
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
+    s.add_argument("--new-task", default=None, metavar="TASK", help="task for every episode not in --episode-tasks")
+    s.add_argument("--episode-tasks", nargs="+", default=None, metavar="EP=TASK",
+                   help="tasks of single episodes, e.g. 0='pick the cube' 3='place it'")
+    s.add_argument("--output", type=Path, default=None, help="write a new dataset instead of editing DATASET in place")
+    edit_flags(s, reencode=False)
+
+    s = sub.add_parser("convert-images-to-video", help="store image (PNG) features as video features (new dataset)")
+    s.add_argument("root", type=dataset_location, metavar="DATASET", help=dataset_help)
+    s.add_argument("--output", type=Path, required=True, help="new dataset folder")
+    s.add_argument("--episodes", nargs="+", type=parse_episode_list, default=None, metavar="EP",
+                   help="convert only these episodes (renumbered 0..K-1; default: all)")
+    s.add_argument("--vcodec", default="libsvtav1", help="video encoder (libsvtav1 as upstream, h264, hevc, ...)")
+    s.add_argument("--pix-fmt", default="yuv420p", help="pixel format of the videos")
+    s.add_argument("--g", type=int, default=2, help="GOP size: a keyframe every G frames (upstream: 2)")
+    s.add_argument("--crf", type=int, default=30, help="constant rate factor: lower is better quality (upstream: 30)")
+    s.add_argument("--preset", default=None, help="encoder preset (default: 12 for libsvtav1)")
+    s.add_argument("--fast-decode", type=int, default=0, help="encoder's fast-decode tuning, 0-2 (upstream: 0)")
+    edit_flags(s, reencode=False)
+
     s = sub.add_parser("recompute-stats", help="recompute episode stats from data + decoded frames, and stats.json")
-    s.add_argument("root", type=Path)
+    s.add_argument("root", type=Path, metavar="DATASET", help="dataset folder")
     s.add_argument("--output", type=Path, default=None, help="write a copy with new stats instead of editing ROOT")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument("--relative-action", action="store_true",
@@ -137,19 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joints kept absolute, matched against action names (with --relative-action; default: gripper)")
 
     s = sub.add_parser("push", help="upload to the Hugging Face Hub (tags the upload v3.0)")
-    s.add_argument("root", type=Path)
-    s.add_argument("--repo-id", required=True, help="USER/NAME")
-    s.add_argument("--private", action="store_true")
-    s.add_argument("--branch", default=None)
+    s.add_argument("root", type=Path, metavar="DATASET", help="dataset folder")
+    s.add_argument("--repo-id", required=True, help="Hub dataset repo to upload to, USER/NAME")
+    s.add_argument("--private", action="store_true", help="create the repo as private (when it does not exist)")
+    s.add_argument("--branch", default=None, help="upload to this branch (created if needed) instead of main")
     s.add_argument("--tags", nargs="*", default=None, help="extra dataset card tags")
-    s.add_argument("--license", default="apache-2.0")
+    s.add_argument("--license", default="apache-2.0", help="license in the dataset card (default: apache-2.0)")
     s.add_argument("--no-videos", action="store_true", help="do not upload videos/")
     s.add_argument("--skip-validate", action="store_true", help="push even if validation reports problems")
     s.add_argument("--dry-run", action="store_true", help="print the files and the dataset card; do not upload")
 
     s = sub.add_parser("pull", help="download a dataset from the Hub at its v3.0 revision")
-    s.add_argument("repo_id", metavar="REPO_ID")
-    s.add_argument("--root", type=Path, required=True)
+    s.add_argument("repo_id", metavar="REPO_ID", help="Hub dataset repo, USER/NAME")
+    s.add_argument("--root", type=Path, default=None,
+                   help="folder to download into (default: $HF_LEROBOT_HOME/REPO_ID, where upstream LeRobot looks)")
     s.add_argument("--revision", default=None, help="tag/branch/commit (default: v3.0 or newest compatible v3.x)")
     return p
 
@@ -225,15 +326,78 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def cmd_delete(a: argparse.Namespace) -> int:
-    from .tools import delete_episodes
+def cmd_recover(a: argparse.Namespace) -> int:
+    from .locking import dataset_lock
+    from .recovery import recover, replace_journal_path, unfinished_work
 
-    episodes = [e for group in a.episodes for e in group]
-    r = delete_episodes(a.root, episodes, a.output, force_reencode=a.reencode, progress=not a.quiet)
-    print(f"wrote {r.root}: {r.total_episodes} episodes, {r.total_frames} frames, {len(r.tasks)} tasks"
+    if not a.root.is_dir() and not replace_journal_path(a.root).exists():
+        what = "is a file, not a dataset folder" if a.root.exists() else "does not exist"
+        raise DatasetToolError(f"{a.root} {what}")
+    before = unfinished_work(a.root)
+    if a.root.is_dir():
+        with dataset_lock(a.root, action="recover it"):
+            repaired = recover(a.root)
+    else:  # only an interrupted in-place edit can bring the folder back
+        repaired = recover(a.root)
+    print(f"{a.root}: repaired ({before or 'leftover staging files'})" if repaired else f"{a.root}: nothing to repair")
+    return EXIT_OK
+
+
+def _print_edit(r: Any, what: str = "") -> None:
+    print(f"wrote {r.root}: {r.total_episodes} episodes, {r.total_frames} frames, {len(r.tasks)} tasks{what}"
           f"{f', {r.reencoded_segments} video segment(s) re-encoded' if r.reencoded_segments else ''}")
     if r.backup:
         print(f"original kept at {r.backup}")
+
+
+def cmd_remove_feature(a: argparse.Namespace) -> int:
+    from .feature_edits import remove_features
+
+    _editable(a.root, a.output is not None)
+    r = remove_features(a.root, a.features, a.output, progress=not a.quiet)
+    _print_edit(r, f" (removed {', '.join(a.features)})")
+    return EXIT_OK
+
+
+def cmd_modify_tasks(a: argparse.Namespace) -> int:
+    from .feature_edits import modify_tasks
+
+    if a.new_task is None and not a.episode_tasks:
+        print("lerobot-dataset modify-tasks: error: give --new-task, --episode-tasks, or both", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        episode_tasks = parse_episode_tasks(a.episode_tasks or [])
+    except argparse.ArgumentTypeError as exc:
+        print(f"lerobot-dataset modify-tasks: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _editable(a.root, a.output is not None)
+    r = modify_tasks(a.root, a.new_task, episode_tasks, a.output, progress=not a.quiet)
+    _print_edit(r)
+    for i, task in enumerate(r.tasks):
+        print(f"  [{i}] {task}")
+    return EXIT_OK
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    from .feature_edits import convert_images_to_video
+    from .video import VideoEncoderConfig
+
+    encoder = VideoEncoderConfig(vcodec=a.vcodec, pix_fmt=a.pix_fmt, g=a.g, crf=a.crf,
+                                 preset=int(a.preset) if a.preset is not None and a.preset.isdigit() else a.preset,
+                                 fast_decode=a.fast_decode)
+    episodes = [e for group in a.episodes for e in group] if a.episodes else None
+    r = convert_images_to_video(a.root, a.output, video_encoder=encoder, episodes=episodes, progress=not a.quiet)
+    _print_edit(r, f" (image features encoded with {encoder.encoder_name})")
+    return EXIT_OK
+
+
+def cmd_delete(a: argparse.Namespace) -> int:
+    from .tools import delete_episodes
+
+    _editable(a.root, a.output is not None)
+    episodes = [e for group in a.episodes for e in group]
+    r = delete_episodes(a.root, episodes, a.output, force_reencode=a.reencode, progress=not a.quiet)
+    _print_edit(r)
     return EXIT_OK
 
 
@@ -264,8 +428,7 @@ def cmd_split(a: argparse.Namespace) -> int:
 
 
 def cmd_recompute(a: argparse.Namespace) -> int:
-    from .tools import recompute_stats
-    from .errors import DatasetToolError
+    from .tools import reading_source, recompute_stats
 
     if not a.relative_action and (a.chunk_size is not None or a.exclude_joints is not None):
         print("lerobot-dataset recompute-stats: error: --chunk-size and --exclude-joints need --relative-action",
@@ -284,7 +447,8 @@ def cmd_recompute(a: argparse.Namespace) -> int:
     if a.output is not None:
         if a.output.exists():
             raise DatasetToolError(f"output {a.output} already exists; choose a new path")
-        shutil.copytree(a.root, a.output)
+        with reading_source(a.root, "copy it"):  # no writer may change it while it is copied
+            shutil.copytree(a.root, a.output)
         root = a.output
     recompute_stats(root, progress=not a.quiet)
     print(f"recomputed stats of {root}")
@@ -297,8 +461,20 @@ def cmd_recompute(a: argparse.Namespace) -> int:
 
 
 def cmd_push(a: argparse.Namespace) -> int:
+    from .locking import dataset_lock
+    from .recovery import require_finished
+
+    if not (a.root / "meta" / "info.json").is_file():
+        raise DatasetToolError(f"{a.root} is not a LeRobot dataset: meta/info.json is missing")
+    # One shared lock over validation and upload: no writer can change the files in between.
+    with dataset_lock(a.root, shared=True, action="push it"):
+        require_finished(a.root, "push it")
+        return _push(a)
+
+
+def _push(a: argparse.Namespace) -> int:
     from . import hub
-    from .format import read_info
+    from .meta_info import read_info
 
     if not a.skip_validate:
         from .validate import validate_dataset
@@ -327,7 +503,8 @@ def cmd_push(a: argparse.Namespace) -> int:
 def cmd_pull(a: argparse.Namespace) -> int:
     from . import hub
 
-    root = hub.pull_dataset(a.repo_id, a.root, revision=a.revision)
+    root = hub.pull_dataset(a.repo_id, a.root if a.root is not None else hub.lerobot_home() / a.repo_id,
+                            revision=a.revision)
     print(f"downloaded {a.repo_id} to {root}")
     return EXIT_OK
 
@@ -335,9 +512,13 @@ def cmd_pull(a: argparse.Namespace) -> int:
 COMMANDS = {
     "info": cmd_info,
     "validate": cmd_validate,
+    "recover": cmd_recover,
     "delete-episodes": cmd_delete,
     "merge": cmd_merge,
     "split": cmd_split,
+    "remove-feature": cmd_remove_feature,
+    "modify-tasks": cmd_modify_tasks,
+    "convert-images-to-video": cmd_convert,
     "recompute-stats": cmd_recompute,
     "push": cmd_push,
     "pull": cmd_pull,
@@ -347,13 +528,15 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    from .errors import DatasetError
     from .hub import HubRevisionError
-    from .errors import DatasetToolError
 
     try:
         return COMMANDS[a.command](a)
-    except (DatasetToolError, HubRevisionError, ValueError, OSError) as exc:
-        print(f"lerobot-dataset {a.command}: error: {exc}", file=sys.stderr)
+    except (DatasetError, HubRevisionError, ValueError, OSError) as exc:
+        root = getattr(a, "root", None)
+        hint = _missing_dataset_hint(str(root)) if root is not None and not Path(root).exists() else ""
+        print(f"lerobot-dataset {a.command}: error: {exc}{hint}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"lerobot-dataset {a.command}: interrupted", file=sys.stderr)

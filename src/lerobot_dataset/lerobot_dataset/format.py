@@ -287,15 +287,18 @@ def check_relative_path(relative: str, what: str) -> PurePosixPath:
 
 
 def resolve_inside(root: Path | str, relative: str, what: str) -> Path:
-    """`root / relative`, refusing absolute paths, `..` and symlinks whose target is outside `root`."""
+    """`root / relative`, refusing absolute paths, `..` and symlinks whose target is outside `root` (for a
+    snapshot in the Hugging Face Hub cache, outside its repo folder, whose blobs/ its files link to)."""
     root = Path(root)
     path = root / check_relative_path(relative, what)
     try:
         real = path.resolve()
-        real_root = root.resolve()
+        allowed = [root.resolve()]
     except (OSError, RuntimeError) as exc:  # symlink loops
         raise UnsafePathError(f"{what}: path {relative!r} cannot be resolved ({exc})") from None
-    if real != real_root and real_root not in real.parents:
+    if allowed[0].parent.name == "snapshots" and allowed[0].parent.parent.name.startswith("datasets--"):
+        allowed.append(allowed[0].parent.parent)
+    if not any(real == base or base in real.parents for base in allowed):
         raise UnsafePathError(f"{what}: path {relative!r} leads outside the dataset folder (to {real})")
     return path
 

@@ -5,7 +5,9 @@ so they can be tested without a network. The functions that talk to the Hub (`pu
 thin sequences of huggingface_hub calls, in the same order as upstream's `LeRobotDataset.push_to_hub` /
 `snapshot_download` with `get_safe_version`:
 
-push: create_repo(exist_ok) -> [create_branch] -> upload_folder(ignore images/) -> dataset card -> re-tag `v3.0`.
+push: create_repo(exist_ok) -> [create_branch] -> upload_folder(ignore images/) -> dataset card -> re-tag `v3.0`,
+all under the dataset's shared lock (no writer can change files while they go up), and refused for a dataset with
+unfinished work (a save journal or pending video segments: a live or crashed recording).
 pull: list_repo_refs -> choose the `v3.0` tag (or the newest compatible v3.x) -> snapshot_download(local_dir=root).
 """
 
@@ -13,13 +15,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from packaging.version import InvalidVersion, Version
 
-from .format import CODEBASE_VERSION, INFO_PATH, VISUAL_DTYPES, read_info
+from .format import CODEBASE_VERSION, INFO_PATH, VISUAL_DTYPES
+from .locking import dataset_lock
+from .meta_info import read_info
+from .recovery import require_finished
 
 # Never part of a dataset: `images/` (upstream's temporary PNG staging of an unfinished recording) and `.staging/`
 # (our writer's journal and pending video segments while it is open, or after a crash until the next open()).
@@ -29,6 +35,60 @@ CARD_DATA_FILES = "data/*/*.parquet"
 
 class HubRevisionError(RuntimeError):
     """No revision on the Hub repo is compatible with this codebase version."""
+
+
+# ---------------------------------------------------------------------------------------------- local caches
+REPO_ID_PATTERN = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+# Hub revisions tried in a cache snapshot, in order (the dataset's codebase version tag, then the default branch).
+CACHE_REVISIONS = (CODEBASE_VERSION, "main")
+
+
+def lerobot_home() -> Path:
+    """Where upstream LeRobot keeps datasets: $HF_LEROBOT_HOME, else $HF_HOME/lerobot, else
+    ~/.cache/huggingface/lerobot."""
+    if os.environ.get("HF_LEROBOT_HOME"):
+        return Path(os.environ["HF_LEROBOT_HOME"]).expanduser()
+    hf_home = Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser()
+    return hf_home / "lerobot"
+
+
+def hub_cache_dir() -> Path:
+    """huggingface_hub's download cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    return Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser() / "hub"
+
+
+def is_repo_id(text: str) -> bool:
+    return bool(REPO_ID_PATTERN.fullmatch(text)) and ".." not in text
+
+
+def cached_dataset_candidates(repo_id: str) -> list[Path]:
+    """Folders where a downloaded `repo_id` may be, in the order they are tried."""
+    user, name = repo_id.split("/", 1)
+    repo = hub_cache_dir() / f"datasets--{user}--{name}"
+    snapshots = []
+    for rev in CACHE_REVISIONS:
+        ref = repo / "refs" / rev
+        if ref.is_file():
+            snapshots.append(repo / "snapshots" / ref.read_text().strip())
+    if (repo / "snapshots").is_dir():
+        snapshots += sorted((repo / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [lerobot_home() / repo_id, *dict.fromkeys(snapshots)]
+
+
+def find_cached_dataset(repo_id: str) -> Path | None:
+    """The local copy of a Hub dataset: $HF_LEROBOT_HOME/<repo_id> (upstream's place), else the newest matching
+    snapshot in the Hugging Face Hub cache; None when neither holds one."""
+    if not is_repo_id(repo_id):
+        return None
+    return next((c for c in cached_dataset_candidates(repo_id) if (c / INFO_PATH).is_file()), None)
+
+
+def is_hub_cache_snapshot(path: Path | str) -> bool:
+    """True for a folder inside huggingface_hub's cache (files are links into a shared blob store: never edit)."""
+    path = Path(path).resolve()
+    return path.parent.name == "snapshots" and path.parent.parent.name.startswith("datasets--")
 
 
 # ---------------------------------------------------------------------------------------------- push: local part
@@ -182,15 +242,23 @@ def push_dataset(
     tag_version: bool = True,
     api: Any = None,
 ) -> None:
-    """Upload a finished dataset folder. Not exercised against the real Hub in this repository's tests."""
+    """Upload a finished dataset folder (see the module docstring for the lock and the refusal). Tests drive it with
+    a stand-in for HfApi; it is not exercised against the real Hub in this repository's tests."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import RevisionNotFoundError
 
     root = Path(root)
     if not (root / INFO_PATH).is_file():
         raise FileNotFoundError(f"{root} is not a LeRobot dataset: {INFO_PATH} is missing")
+    with dataset_lock(root, shared=True, action="push it"):
+        require_finished(root, "push it")
+        _push_locked(root, repo_id, private, branch, tags, license, push_videos, tag_version, api or HfApi())
+
+
+def _push_locked(root: Path, repo_id: str, private: bool, branch: str | None, tags: Iterable[str] | None,
+                 license: str | None, push_videos: bool, tag_version: bool, api: Any) -> None:
+    from huggingface_hub.errors import RevisionNotFoundError
+
     info = read_info(root)
-    api = api or HfApi()
     api.create_repo(repo_id=repo_id, private=private, repo_type="dataset", exist_ok=True)
     if branch:
         api.create_branch(repo_id=repo_id, branch=branch, repo_type="dataset", exist_ok=True)

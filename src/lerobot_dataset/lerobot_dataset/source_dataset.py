@@ -18,6 +18,7 @@ from .format import INFO_PATH, format_path_template, video_keys
 from .meta_episodes import episode_stats_from_row, read_episode_rows
 from .meta_info import read_info
 from .meta_tasks import read_tasks
+from .recovery import require_finished
 
 EpisodeStats = dict[str, dict[str, np.ndarray]]
 
@@ -65,6 +66,8 @@ class SourceDataset:
 def load_source(root: Path | str) -> SourceDataset:
     """Read a finished dataset's metadata; DatasetToolError naming the file when it is not a usable v3.x dataset."""
     root = Path(root)
+    if not root.exists():
+        require_finished(root, "read it")  # an interrupted in-place edit may have it under another name
     if not (root / INFO_PATH).is_file():
         what = "is a file, not a dataset folder" if root.is_file() else "is not a LeRobot dataset"
         raise DatasetToolError(f"{root} {what}: {INFO_PATH} is missing")

@@ -29,9 +29,9 @@ import copy
 import os
 import shutil
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +51,9 @@ from .format import (
     image_keys,
     next_chunk_file,
     splits_for,
+    resolve_inside,
     stats_feature_keys,
+    video_file_path,
     video_keys,
 )
 from .locking import dataset_lock
@@ -61,7 +63,7 @@ from .meta_stats import write_stats
 from .meta_tasks import write_tasks
 from .recovery import replace_dataset_folder, require_finished
 from .source_dataset import EpisodeStats, SourceDataset, load_source
-from .video import decode_png
+from .video import SegmentEncoder, VideoEncoderConfig, decode_png, probe_video_info
 from .video_segments import VideoFileSink, decode_segment_frames
 
 # Video info keys that describe the encoder settings, not the stream: they may differ between merged datasets.
@@ -90,12 +92,18 @@ __all__ = [
     "check_mergeable",
     "reading_source",
     "editing_in_place",
+    "apply_edit",
+    "EditPlan",
+    "remove_saved_episode",
+    "RemovedEpisode",
 ]
 
 
 # ---------------------------------------------------------------------------------------------- access to sources
 def _check_folder(root: Path | str) -> None:
     root = Path(root)
+    if not root.exists():
+        require_finished(root, "use it")  # an interrupted in-place edit may have it under another name
     if not root.is_dir():
         what = "it is a file, not a folder" if root.exists() else "the folder does not exist"
         raise DatasetToolError(f"{root} is not a LeRobot dataset: {what}")
@@ -129,8 +137,11 @@ def swap_in(src_root: Path, staged: Path, backup: Path | None) -> None:
 
 @dataclass(frozen=True)
 class EpisodeRef:
+    """One source episode to write into the new dataset."""
+
     source: SourceDataset
     episode_index: int
+    task: str | None = None  # every frame gets this task (modify-tasks); None keeps the episode's own tasks
 
 
 @dataclass
@@ -211,16 +222,22 @@ class _SourceDataCache:
 
 
 def _renumbered_table(
-    table: pa.Table, schema: pa.Schema, new_ep: int, first_index: int, task_map: Mapping[int, int]
+    table: pa.Table, schema: pa.Schema, new_ep: int, first_index: int, task_map: Mapping[int, int],
+    task_override: int | None = None,
 ) -> pa.Table:
+    """The episode's rows with the output's columns, renumbered: episode_index, index from `first_index`, and
+    task_index through `task_map` (or all set to `task_override`)."""
     n = table.num_rows
-    old_tasks = table["task_index"].to_numpy()
-    unmapped = sorted({int(t) for t in old_tasks} - set(task_map))
-    if unmapped:
-        raise DatasetToolError(
-            f"episode rows use task_index {unmapped}, which are not among the episode's tasks in meta/episodes"
-        )
-    new_tasks = np.fromiter((task_map[int(t)] for t in old_tasks), dtype=np.int64, count=n)
+    if task_override is not None:
+        new_tasks = np.full(n, task_override, dtype=np.int64)
+    else:
+        old_tasks = table["task_index"].to_numpy()
+        unmapped = sorted({int(t) for t in old_tasks} - set(task_map))
+        if unmapped:
+            raise DatasetToolError(
+                f"episode rows use task_index {unmapped}, which are not among the episode's tasks in meta/episodes"
+            )
+        new_tasks = np.fromiter((task_map[int(t)] for t in old_tasks), dtype=np.int64, count=n)
     columns = {name: table[name] for name in schema.names if name in table.column_names}
     missing = [name for name in schema.names if name not in columns]
     if missing:
@@ -242,31 +259,41 @@ def _used_task_indices(src: SourceDataset, ep: int) -> list[int]:
     return sorted(lookup[t] for t in names)
 
 
-def _plan_tasks(refs: Sequence[EpisodeRef]) -> tuple[list[str], dict[int, dict[int, int]]]:
-    """Union of the used tasks: per source in order of first appearance, each by its task_index, no duplicates.
+@dataclass
+class _TaskPlan:
+    """The new dataset's tasks and how each source's task_index maps onto them."""
 
-    Returns the new task list and, per source (by id), old task_index -> new task_index (for every source task, so
-    data rows whose task is missing from the episode's `tasks` list are still mapped when the string is known).
-    """
-    new_tasks: list[str] = []
-    position: dict[str, int] = {}
+    tasks: list[str]
+    maps: dict[int, dict[int, int]]  # per source (by id): old task_index -> new task_index
+
+    def index_of(self, task: str) -> int:
+        return self.tasks.index(task)
+
+
+def _plan_tasks(refs: Sequence[EpisodeRef], sorted_tasks: bool = False) -> _TaskPlan:
+    """Union of the used tasks: per source in order of first appearance, each by its task_index, no duplicates
+    (alphabetical with `sorted_tasks`, as upstream's modify_tasks numbers them). Every source task whose string is
+    used gets a mapping, so data rows whose task is missing from the episode's `tasks` list are still mapped."""
+    used_names: list[str] = []
     seen_sources: list[SourceDataset] = []
     used: dict[int, set[int]] = {}
     for ref in refs:
         if id(ref.source) not in used:
             seen_sources.append(ref.source)
             used[id(ref.source)] = set()
-        used[id(ref.source)].update(_used_task_indices(ref.source, ref.episode_index))
+        if ref.task is None:
+            used[id(ref.source)].update(_used_task_indices(ref.source, ref.episode_index))
+    for ref in refs:
+        if ref.task is not None:
+            used_names.append(ref.task)
+    names: list[str] = []
     for src in seen_sources:
-        for old in sorted(used[id(src)]):
-            name = src.tasks[old]
-            if name not in position:
-                position[name] = len(new_tasks)
-                new_tasks.append(name)
-    maps: dict[int, dict[int, int]] = {}
-    for src in seen_sources:
-        maps[id(src)] = {i: position[name] for i, name in enumerate(src.tasks) if name in position}
-    return new_tasks, maps
+        names += [src.tasks[old] for old in sorted(used[id(src)])]
+    names += used_names
+    tasks = sorted(set(names)) if sorted_tasks else list(dict.fromkeys(names))
+    position = {name: i for i, name in enumerate(tasks)}
+    maps = {id(src): {i: position[name] for i, name in enumerate(src.tasks) if name in position} for src in seen_sources}
+    return _TaskPlan(tasks, maps)
 
 
 def _partial_dir(dst: Path) -> Path:
@@ -286,8 +313,12 @@ def compose_dataset(
     force_reencode: bool = False,
     progress: bool = True,
     desc: str = "episodes",
+    sorted_tasks: bool = False,
+    images_to_video: Mapping[str, VideoEncoderConfig] | None = None,
 ) -> ComposeResult:
-    """Write a new dataset at `dst` made of `refs` in order (see the module docstring)."""
+    """Write a new dataset at `dst` made of `refs` in order (see the module docstring). `base_info` describes the
+    output: features missing from it are dropped; `images_to_video` names image features of the sources that are
+    video features in `base_info`, encoded with the given settings."""
     dst = Path(dst)
     if not refs:
         raise DatasetToolError("no episodes to write")
@@ -297,7 +328,13 @@ def compose_dataset(
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
-        result = _compose_into(refs, work, base_info, force_reencode=force_reencode, progress=progress, desc=desc)
+        composer = _Composer(work, base_info, _plan_tasks(refs, sorted_tasks), force_reencode, dict(images_to_video or {}))
+        try:
+            for new_ep, ref in enumerate(tqdm(refs, desc=desc, unit="ep", disable=not progress)):
+                composer.add(new_ep, ref)
+        finally:
+            composer.close_files()
+        result = composer.finish()
         durable_io.fsync_tree(work)  # durable before it appears under its final name
         if dst.exists():
             dst.rmdir()  # empty (checked above)
@@ -309,101 +346,134 @@ def compose_dataset(
         raise
 
 
-def _compose_into(
-    refs: Sequence[EpisodeRef],
-    out: Path,
-    base_info: Mapping[str, Any],
-    *,
-    force_reencode: bool,
-    progress: bool,
-    desc: str,
-) -> ComposeResult:
-    info = copy.deepcopy(dict(base_info))
-    features: dict[str, Any] = info["features"]
-    fps = int(info["fps"])
-    chunks_size = int(info.get("chunks_size", 1000))
-    data_mb = float(info.get("data_files_size_in_mb", 100))
-    video_mb = float(info.get("video_files_size_in_mb", 200))
-    vkeys = video_keys(features)
+class _Composer:
+    """The files of the new dataset being written, one source episode at a time."""
 
-    tasks, task_maps = _plan_tasks(refs)
-    data_sink = _DataFileSink(out, features, chunks_size, data_mb)
-    video_sinks = {
-        k: VideoFileSink(out, k, fps, chunks_size, video_mb, features[k].get("info") or {}, force_reencode)
-        for k in vkeys
-    }
-    meta_writer = EpisodesFileWriter(out, features, chunks_size, data_mb, fsync=False)  # the tree is flushed at the end
-    cache = _SourceDataCache()
-    all_stats: list[EpisodeStats] = []
-    total_frames = 0
-    try:
-        for new_ep, ref in enumerate(tqdm(refs, desc=desc, unit="ep", disable=not progress)):
-            src, old_ep = ref.source, ref.episode_index
-            src_row = src.episodes[old_ep]
-            length = int(src_row["length"])
-            table = cache.episode_table(src, old_ep)
-            table = _renumbered_table(table, data_sink.schema, new_ep, total_frames, task_maps[id(src)])
-            d_chunk, d_file = data_sink.add_episode(table)
-
-            ep_stats = copy.deepcopy(src.episode_stats[old_ep])
-            for col in RENUMBERED_COLUMNS:
-                ep_stats[col] = stats_mod.vector_stats(table[col].to_numpy())
-            row: dict[str, Any] = {
-                "episode_index": new_ep,
-                "tasks": [tasks[i] for i in sorted(set(table["task_index"].to_pylist()))],
-                "length": length,
-                "data/chunk_index": d_chunk,
-                "data/file_index": d_file,
-                "dataset_from_index": total_frames,
-                "dataset_to_index": total_frames + length,
-            }
-            for key in vkeys:
-                src_video = src.video_file(old_ep, key)
-                if not src_video.is_file():
-                    raise DatasetToolError(f"{src.root}: episode {old_ep} camera {key}: missing {src_video}")
-                placed = video_sinks[key].add_episode(
-                    src_video,
-                    float(src_row[f"videos/{key}/from_timestamp"]),
-                    float(src_row[f"videos/{key}/to_timestamp"]),
-                    length,
-                )
-                row[f"videos/{key}/chunk_index"] = placed.chunk_index
-                row[f"videos/{key}/file_index"] = placed.file_index
-                row[f"videos/{key}/from_timestamp"] = placed.from_timestamp
-                row[f"videos/{key}/to_timestamp"] = placed.to_timestamp
-            row.update(episode_stats_columns(ep_stats, features))
-            meta_writer.add(row)
-            all_stats.append(ep_stats)
-            total_frames += length
-    finally:
-        data_sink.close()
-        for sink in video_sinks.values():
-            sink.close()
-    meta_writer.close()
-
-    write_tasks(out, tasks, fsync=False)
-    keep = set(stats_feature_keys(features))
-    agg = stats_mod.aggregate_stats([{k: v for k, v in s.items() if k in keep} for s in all_stats])
-    write_stats(out, agg, fsync=False)
-    info.update(
-        {
-            "total_episodes": len(refs),
-            "total_frames": total_frames,
-            "total_tasks": len(tasks),
-            "splits": splits_for(len(refs)),
-            "video_path": VIDEO_PATH if vkeys else info.get("video_path"),
+    def __init__(self, out: Path, base_info: Mapping[str, Any], task_plan: _TaskPlan, force_reencode: bool,
+                 images_to_video: dict[str, VideoEncoderConfig]):
+        self.out = out
+        self.info = copy.deepcopy(dict(base_info))
+        self.features: dict[str, Any] = self.info["features"]
+        self.fps = int(self.info["fps"])
+        chunks_size = int(self.info.get("chunks_size", 1000))
+        data_mb = float(self.info.get("data_files_size_in_mb", 100))
+        video_mb = float(self.info.get("video_files_size_in_mb", 200))
+        self.video_keys = video_keys(self.features)
+        self.task_plan = task_plan
+        self.images_to_video = images_to_video
+        self.data_sink = _DataFileSink(out, self.features, chunks_size, data_mb)
+        self.video_sinks = {
+            k: VideoFileSink(out, k, self.fps, chunks_size, video_mb, self.features[k].get("info") or {}, force_reencode)
+            for k in self.video_keys
         }
-    )
-    for legacy in ("total_chunks", "total_videos"):
-        info.pop(legacy, None)
-    write_info(out, info, fsync=False)
-    return ComposeResult(
-        root=out,
-        total_episodes=len(refs),
-        total_frames=total_frames,
-        tasks=tasks,
-        reencoded_segments=sum(s.reencoded_segments for s in video_sinks.values()),
-    )
+        self.meta_writer = EpisodesFileWriter(out, self.features, chunks_size, data_mb, fsync=False)  # flushed at the end
+        self.cache = _SourceDataCache()
+        self.all_stats: list[EpisodeStats] = []
+        self.total_frames = 0
+        self.episodes = 0
+
+    def add(self, new_ep: int, ref: EpisodeRef) -> None:
+        src, old_ep = ref.source, ref.episode_index
+        length = int(src.episodes[old_ep]["length"])
+        source_table = self.cache.episode_table(src, old_ep)
+        override = self.task_plan.index_of(ref.task) if ref.task is not None else None
+        table = _renumbered_table(source_table, self.data_sink.schema, new_ep, self.total_frames,
+                                  self.task_plan.maps[id(src)], override)
+        chunk, file = self.data_sink.add_episode(table)
+        keep = set(stats_feature_keys(self.features))
+        ep_stats = {k: v for k, v in copy.deepcopy(src.episode_stats[old_ep]).items() if k in keep}
+        for col in RENUMBERED_COLUMNS:
+            ep_stats[col] = stats_mod.vector_stats(table[col].to_numpy())
+        row: dict[str, Any] = {
+            "episode_index": new_ep,
+            "tasks": [self.task_plan.tasks[i] for i in sorted(set(table["task_index"].to_pylist()))],
+            "length": length,
+            "data/chunk_index": chunk,
+            "data/file_index": file,
+            "dataset_from_index": self.total_frames,
+            "dataset_to_index": self.total_frames + length,
+        }
+        for key in self.video_keys:
+            placed = self._place_video(key, src, old_ep, source_table, length)
+            row[f"videos/{key}/chunk_index"] = placed.chunk_index
+            row[f"videos/{key}/file_index"] = placed.file_index
+            row[f"videos/{key}/from_timestamp"] = placed.from_timestamp
+            row[f"videos/{key}/to_timestamp"] = placed.to_timestamp
+        row.update(episode_stats_columns(ep_stats, self.features))
+        self.meta_writer.add(row)
+        self.all_stats.append(ep_stats)
+        self.total_frames += length
+        self.episodes += 1
+
+    def _place_video(self, key: str, src: SourceDataset, old_ep: int, source_table: pa.Table, length: int) -> Any:
+        """Copy the episode's segment of a source video, or encode it from a source image feature."""
+        if key in self.images_to_video:
+            segment = self.out / ".segments" / f"{key}.mp4"
+            encoder = None
+            try:
+                for cell in source_table[key].to_pylist():
+                    rgb = decode_png(_png_bytes(src, cell, key, old_ep))
+                    if rgb.shape[2] != 3:
+                        raise DatasetToolError(f"{src.root}: '{key}' has {rgb.shape[2]}-channel images; video needs RGB")
+                    if encoder is None:
+                        encoder = SegmentEncoder(segment, self.fps, rgb.shape[1], rgb.shape[0], self.images_to_video[key])
+                    encoder.add(rgb)
+                assert encoder is not None
+                encoder.finish()
+                return self.video_sinks[key].add_episode(segment, 0.0, length / self.fps, length)
+            finally:
+                shutil.rmtree(segment.parent, ignore_errors=True)
+        src_video = src.video_file(old_ep, key)
+        if not src_video.is_file():
+            raise DatasetToolError(f"{src.root}: episode {old_ep} camera {key}: missing {src_video}")
+        src_row = src.episodes[old_ep]
+        return self.video_sinks[key].add_episode(src_video, float(src_row[f"videos/{key}/from_timestamp"]),
+                                                 float(src_row[f"videos/{key}/to_timestamp"]), length)
+
+    def close_files(self) -> None:
+        self.data_sink.close()
+        for sink in self.video_sinks.values():
+            sink.close()
+
+    def finish(self) -> ComposeResult:
+        self.meta_writer.close()
+        write_tasks(self.out, self.task_plan.tasks, fsync=False)
+        agg = stats_mod.aggregate_stats(self.all_stats)
+        write_stats(self.out, {k: agg[k] for k in self.features if k in agg}, fsync=False)
+        for key, config in self.images_to_video.items():
+            first = video_file_path(self.out, key, 0, 0)
+            self.features[key]["info"] = {**probe_video_info(first), **config.info_fields()}
+        self.info.update(
+            {
+                "total_episodes": self.episodes,
+                "total_frames": self.total_frames,
+                "total_tasks": len(self.task_plan.tasks),
+                "splits": splits_for(self.episodes),
+                # as upstream's tools: a dataset without video features has no video path template
+                "video_path": VIDEO_PATH if self.video_keys else None,
+            }
+        )
+        for legacy in ("total_chunks", "total_videos"):
+            self.info.pop(legacy, None)
+        write_info(self.out, self.info, fsync=False)
+        return ComposeResult(
+            root=self.out,
+            total_episodes=self.episodes,
+            total_frames=self.total_frames,
+            tasks=self.task_plan.tasks,
+            reencoded_segments=sum(s.reencoded_segments for s in self.video_sinks.values()),
+        )
+
+
+def _png_bytes(src: SourceDataset, cell: Mapping[str, Any] | None, key: str, ep: int) -> bytes:
+    """An embedded image's PNG bytes (or the file its path names inside the source dataset)."""
+    cell = cell or {}
+    if cell.get("bytes") is not None:
+        return cell["bytes"]
+    if not cell.get("path"):
+        raise DatasetToolError(f"{src.root}: episode {ep} '{key}': an image has neither bytes nor path")
+    path = resolve_inside(src.root, cell["path"], f"{src.root}: episode {ep} '{key}' image path")
+    return path.read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------- delete
@@ -426,6 +496,49 @@ def _kept_episodes(src: SourceDataset, episodes: Iterable[int]) -> list[EpisodeR
     return [EpisodeRef(src, i) for i in kept]
 
 
+@dataclass
+class EditPlan:
+    """What an edit writes: the source episodes in their new order and the new dataset's info."""
+
+    refs: list[EpisodeRef]
+    info: dict[str, Any]
+    images_to_video: dict[str, VideoEncoderConfig] = field(default_factory=dict)  # see compose_dataset
+
+
+def apply_edit(
+    root: Path | str,
+    output: Path | str | None,
+    action: str,
+    plan: Callable[[SourceDataset], EditPlan],
+    *,
+    keep_backup: bool = True,
+    **compose_options: Any,
+) -> ComposeResult:
+    """Run an edit that rebuilds a dataset: into `output` (the source only read, under a shared lock), or in place
+    when `output` is None or `root` (exclusive lock; the original is kept as `<root>_old` with `keep_backup`, as
+    upstream does, else deleted once the edited copy is in place; the swap is journaled)."""
+    root = Path(root)
+    if output is not None and Path(output).resolve() != root.resolve():
+        with reading_source(root, action) as src:
+            edit = plan(src)
+            return compose_dataset(edit.refs, Path(output), edit.info, images_to_video=edit.images_to_video,
+                                   **compose_options)
+    with editing_in_place(root, action) as src:
+        edit = plan(src)
+        backup = root.with_name(root.name + "_old") if keep_backup else None
+        if backup is not None and backup.exists():
+            raise DatasetToolError(
+                f"in-place edit of {root} needs to move the original to {backup}, which already exists; "
+                f"remove it or pass --output"
+            )
+        staged = root.with_name(f".{root.name}.edit-{os.getpid()}")
+        result = compose_dataset(edit.refs, staged, edit.info, images_to_video=edit.images_to_video, **compose_options)
+        swap_in(root, staged, backup)
+    result.root = root
+    result.backup = backup
+    return result
+
+
 def delete_episodes(
     root: Path | str,
     episodes: Iterable[int],
@@ -437,25 +550,9 @@ def delete_episodes(
 ) -> ComposeResult:
     """Remove `episodes` from the dataset at `root`; write to `output`, or replace `root` (the original is kept as
     `<root>_old` with `keep_backup`, as upstream does, else deleted once the edited copy is in place)."""
-    root = Path(root)
-    if output is not None and Path(output).resolve() != root.resolve():
-        with reading_source(root, "delete episodes from it") as src:
-            return compose_dataset(_kept_episodes(src, episodes), Path(output), src.info,
-                                   force_reencode=force_reencode, progress=progress)
-    with editing_in_place(root, "delete episodes from it") as src:
-        refs = _kept_episodes(src, episodes)
-        backup = root.with_name(root.name + "_old") if keep_backup else None
-        if backup is not None and backup.exists():
-            raise DatasetToolError(
-                f"in-place edit of {root} needs to move the original to {backup}, which already exists; "
-                f"remove it or pass --output"
-            )
-        staged = root.with_name(f".{root.name}.edit-{os.getpid()}")
-        result = compose_dataset(refs, staged, src.info, force_reencode=force_reencode, progress=progress)
-        swap_in(root, staged, backup)
-    result.root = root
-    result.backup = backup
-    return result
+    episodes = list(episodes)
+    return apply_edit(root, output, "delete episodes from it", lambda src: EditPlan(_kept_episodes(src, episodes), src.info),
+                      keep_backup=keep_backup, force_reencode=force_reencode, progress=progress)
 
 
 @dataclass
@@ -682,7 +779,7 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
             out[key] = stats_mod.image_stats(samples)
         elif ft["dtype"] == "image":
             cells = table[key].to_pylist()
-            samples = np.stack([stats_mod.auto_downsample_hwc(decode_png(cells[i]["bytes"])) for i in picks])
+            samples = np.stack([stats_mod.auto_downsample_hwc(decode_png(_png_bytes(src, cells[i], key, ep))) for i in picks])
             out[key] = stats_mod.image_stats(samples)
         else:
             column = table[key]

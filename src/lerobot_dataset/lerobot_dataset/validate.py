@@ -14,7 +14,12 @@ What is checked (the invariants upstream LeRobot's loader relies on):
   at 0, `timestamp == frame_index / fps`, `task_index` valid, embedded images decodable with the feature shape;
 - videos: resolution, a frame at every `from_timestamp + k/fps` of every episode (within tolerance), frame
   count of each episode span, span duration vs length, spans inside the stream;
-- meta/stats.json and the per-episode stats columns: present for every non-string feature, with the right shapes.
+- meta/stats.json and the per-episode stats columns: present for every non-string feature, with the right shapes;
+- safety: every path built from the metadata (templates, feature keys, embedded image paths) stays inside the
+  folder; unfinished work (a save journal, pending video segments, an interrupted in-place edit) is reported.
+
+The validator reads untrusted datasets: whatever a file holds (a one-packet video, a template with unknown fields,
+an episode index of 10**12, an image header declaring a huge size), it reports a problem and never raises.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import format as fmt
-from .reader import DatasetVersionError, check_v3_layout
+from .errors import DatasetFormatError, DatasetVersionError
+from .locking import is_locked
+from .reader import check_v3_layout
+from .recovery import unfinished_work
 
 REQUIRED_STATS = ("min", "max", "mean", "std", "count")
 MAX_PROBLEMS_PER_CHECK = 20  # per-frame checks stop listing after this many (a count follows)
@@ -130,6 +138,18 @@ def _rel(root: Path, path: Path) -> str:
         return str(path)
 
 
+def _template_path(root: Path, info: Mapping[str, Any], name: str, out: "_Collector | None", ep: "_Episode | None" = None,
+                   **fields: Any) -> Path | None:
+    """The file a path template names, or None when the template or the values are unusable or the path would
+    leave the dataset folder (reported to `out` unless it is None)."""
+    try:
+        return fmt.format_path_template(root, info[name], name, **fields)
+    except DatasetFormatError as exc:
+        if out is not None:
+            out.add("layout.path", str(exc), ep.file if ep else fmt.INFO_PATH, ep.index if ep else None)
+        return None
+
+
 # ============================================================================================ info.json
 def _check_info(info: Mapping[str, Any], out: _Collector) -> dict[str, dict[str, Any]] | None:
     where = fmt.INFO_PATH
@@ -145,6 +165,12 @@ def _check_info(info: Mapping[str, Any], out: _Collector) -> dict[str, dict[str,
     data_path = info.get("data_path")
     if not isinstance(data_path, str) or "{chunk_index" not in data_path or "{file_index" not in data_path:
         out.add("info.schema", f"'data_path' must be a template with {{chunk_index}} and {{file_index}}, got {data_path!r}", where)
+    for name in ("data_path", "video_path"):
+        if isinstance(info.get(name), str):
+            try:
+                fmt.check_path_template(info[name], name)
+            except DatasetFormatError as exc:
+                out.add("info.schema", str(exc), where)
     if "robot_type" in info and info["robot_type"] is not None and not isinstance(info["robot_type"], str):
         out.add("info.schema", f"'robot_type' must be a string or null, got {info['robot_type']!r}", where)
     if "splits" in info and not isinstance(info["splits"], dict):
@@ -197,6 +223,7 @@ def _check_info(info: Mapping[str, Any], out: _Collector) -> dict[str, dict[str,
     video_path = info.get("video_path")
     if has_video and (not isinstance(video_path, str) or "{video_key" not in video_path):
         out.add("info.schema", f"'video_path' must be a template with {{video_key}} when there are video features, got {video_path!r}", where)
+        good = False
     if not good:
         return None
     return {k: {**v, "shape": tuple(v["shape"])} for k, v in features.items()}
@@ -301,16 +328,16 @@ def _check_episodes(root: Path, info: Mapping[str, Any], features: Mapping[str, 
         if ep.end - ep.start != ep.length:
             out.add("episodes.range", f"dataset_to_index - dataset_from_index = {ep.end - ep.start} but length = {ep.length}", ep.file, ep.index, ep.start)
         expected_start = ep.end
-        data_file = root / info["data_path"].format(chunk_index=ep.data_ref[0], file_index=ep.data_ref[1])
-        if not data_file.exists():
+        data_file = _template_path(root, info, "data_path", out, ep, chunk_index=ep.data_ref[0], file_index=ep.data_ref[1])
+        if data_file is not None and not data_file.is_file():
             out.add("episodes.data_ref", f"data file {_rel(root, data_file)} does not exist", ep.file, ep.index)
         if tasks is not None:
             for t in ep.tasks:
                 if t not in tasks:
                     out.add("episodes.tasks", f"task {t!r} is not in {fmt.TASKS_PATH}", ep.file, ep.index)
         for vk, (c, f, t0, t1) in ep.videos.items():
-            vpath = root / info["video_path"].format(video_key=vk, chunk_index=c, file_index=f)
-            if not vpath.exists():
+            vpath = _template_path(root, info, "video_path", out, ep, video_key=vk, chunk_index=c, file_index=f)
+            if vpath is not None and not vpath.is_file():
                 out.add("episodes.video_ref", f"video file {_rel(root, vpath)} for '{vk}' does not exist", ep.file, ep.index)
             if t0 is None or t1 is None or t0 < 0 or t1 <= t0:
                 out.add("episodes.video_span", f"'{vk}': from_timestamp {t0} / to_timestamp {t1} is not a span", ep.file, ep.index)
@@ -364,7 +391,7 @@ def _check_data(root: Path, info: Mapping[str, Any], features: Mapping[str, Any]
         return
     expected_cols = fmt.data_feature_keys(features)
     fps = int(info["fps"])
-    ep_by_index = {e.index: e for e in episodes} if episodes else {}
+    ep_by_index = {e.index: e for e in episodes if isinstance(e.index, int)} if episodes else {}
     row0 = 0  # global row position of the first row of the current file
     image_keys = fmt.image_keys(features)
     for path in paths:
@@ -402,14 +429,15 @@ def _check_data(root: Path, info: Mapping[str, Any], features: Mapping[str, Any]
                     f"(rows missing, duplicated or out of order)", rel, int(ep_col[r]), int(index[r]))
         # Per-row rules, vectorised: a million-frame dataset is checked in numpy, and only failing rows
         # reach Python (capped by the collector).
-        n_ep = max(len(episodes) if episodes else 0, int(ep_col.max()) + 1 if n else 0)
-        starts = np.full(n_ep, -1, dtype=np.int64)
-        ends = np.full(n_ep, -1, dtype=np.int64)
-        for ep in episodes or []:
-            if 0 <= ep.index < n_ep:
-                starts[ep.index], ends[ep.index] = ep.start, ep.end
-        safe_ep = np.clip(ep_col, 0, max(n_ep - 1, 0))
-        known = (ep_col >= 0) & (starts[safe_ep] >= 0) if n_ep else np.zeros(n, dtype=bool)
+        # Episode ranges looked up by sorted episode id (an episode_index of 10**12 in a hostile file must not size
+        # an array).
+        ids = np.array(sorted(ep_by_index), dtype=np.int64)
+        id_starts = np.array([ep_by_index[e].start for e in ids.tolist()], dtype=np.int64)
+        id_ends = np.array([ep_by_index[e].end for e in ids.tolist()], dtype=np.int64)
+        pos = np.clip(np.searchsorted(ids, ep_col), 0, max(len(ids) - 1, 0))
+        known = (ids[pos] == ep_col) if len(ids) else np.zeros(n, dtype=bool)
+        starts = np.where(known, id_starts[pos] if len(ids) else 0, -1)
+        ends = np.where(known, id_ends[pos] if len(ids) else 0, -1)
 
         def add_rows(check: str, mask: np.ndarray, message) -> None:
             bad = np.flatnonzero(mask)
@@ -419,7 +447,7 @@ def _check_data(root: Path, info: Mapping[str, Any], features: Mapping[str, Any]
 
         if episodes is not None:
             add_rows("data.episode", ~known, lambda r: f"row {row0 + r}: episode_index {ep_col[r]} is not in meta/episodes")
-        ep_start, ep_end = starts[safe_ep], ends[safe_ep]
+        ep_start, ep_end = starts, ends
         add_rows("data.episode", known & ((index < ep_start) | (index >= ep_end)),
                  lambda r: f"index {index[r]} is outside episode {ep_col[r]}'s range [{ep_start[r]}, {ep_end[r]})")
         for e in np.unique(ep_col[known]).tolist():
@@ -458,7 +486,11 @@ def _data_ref_of(path: Path, root: Path, info: Mapping[str, Any]) -> tuple[int, 
         f = int(path.stem.split("-")[-1])
     except ValueError:
         return None
-    return (c, f) if root / info["data_path"].format(chunk_index=c, file_index=f) == path else None
+    try:
+        expected = fmt.format_path_template(root, info["data_path"], "data_path", chunk_index=c, file_index=f)
+    except DatasetFormatError:  # reported by the info and episodes checks
+        return None
+    return (c, f) if expected == path else None
 
 
 def _check_episode_rows_present(paths: list[Path], episodes: list[_Episode], out: _Collector) -> None:
@@ -485,18 +517,30 @@ def _check_images(column: pa.ChunkedArray, key: str, ft: Mapping[str, Any], rel:
     paths = arr.field("path") if arr.type.get_field_index("path") >= 0 else None
     first_of_episode = np.flatnonzero(np.r_[True, ep_col[1:] != ep_col[:-1]])
     for r in range(len(arr)):
-        if not blobs[r].is_valid and (paths is None or not paths[r].is_valid):
+        if blobs[r].is_valid:
+            continue
+        path = paths[r].as_py() if paths is not None and paths[r].is_valid else None
+        if not path:
             out.add("data.image", f"'{key}': no image bytes and no path", rel, int(ep_col[r]), int(index[r]))
+            continue
+        try:
+            fmt.check_relative_path(path, f"'{key}' image path")
+        except DatasetFormatError as exc:
+            out.add("data.image", str(exc), rel, int(ep_col[r]), int(index[r]))
+    try:
+        import cv2
+    except ImportError:
+        return
     for r in first_of_episode:  # decoding every PNG is slow; one per episode catches wrong sizes and garbage
         blob = blobs[int(r)].as_py()
         if blob is None:
             continue
         try:
-            import cv2
-
             img = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        except ImportError:
-            return
+        except cv2.error as exc:  # e.g. a header declaring an image too large to decode
+            out.add("data.image", f"'{key}': image bytes do not decode ({str(exc).strip().splitlines()[-1]})", rel,
+                    int(ep_col[r]), int(index[r]))
+            continue
         if img is None:
             out.add("data.image", f"'{key}': image bytes do not decode", rel, int(ep_col[r]), int(index[r]))
             continue
@@ -545,11 +589,12 @@ def _check_videos(root: Path, info: Mapping[str, Any], features: Mapping[str, An
         names = features[vk].get("names") or []
         if len(names) == 3 and names[0] in ("channel", "channels"):
             h, w = features[vk]["shape"][1:]
-        for (c, f), eps in sorted(by_file.items()):
-            path = root / info["video_path"].format(video_key=vk, chunk_index=c, file_index=f)
+        for (c, f), eps in sorted(by_file.items(), key=lambda item: str(item[0])):
+            path = _template_path(root, info, "video_path", None,
+                                  video_key=vk, chunk_index=c, file_index=f)  # problems reported by the episodes check
+            if path is None or not path.is_file():
+                continue
             rel = _rel(root, path)
-            if not path.exists():
-                continue  # reported by the episodes check
             files_checked += 1
             ep_list = [e.index for e in eps]
             try:
@@ -572,13 +617,14 @@ def _check_videos(root: Path, info: Mapping[str, Any], features: Mapping[str, An
                 if t0 < prev_end - TIMESTAMP_TOLERANCE_S:
                     out.add("video.overlap", f"'{vk}': span starts at {t0:.6f} s, before the previous episode ends ({prev_end:.6f} s)", rel, ep.index)
                 prev_end = max(prev_end, t1)
-                expected = t0 + np.arange(ep.length) / fps
-                pos = np.clip(np.searchsorted(pts, expected), 1, max(len(pts) - 1, 1)) if len(pts) else None
-                if pos is None:
-                    missing = list(range(ep.length))
-                else:
-                    nearest = np.minimum(np.abs(pts[pos] - expected), np.abs(pts[pos - 1] - expected))
+                expected = t0 + np.arange(max(int(ep.length), 0)) / fps
+                if len(pts):
+                    after = np.clip(np.searchsorted(pts, expected), 0, len(pts) - 1)
+                    before = np.clip(after - 1, 0, len(pts) - 1)
+                    nearest = np.minimum(np.abs(pts[after] - expected), np.abs(pts[before] - expected))
                     missing = np.flatnonzero(nearest >= TIMESTAMP_TOLERANCE_S).tolist()
+                else:
+                    missing = list(range(len(expected)))
                 for k in missing[:3]:
                     out.add("video.frames", f"'{vk}': no frame at {expected[k]:.6f} s (from_timestamp + {k}/{fps})", rel, ep.index, ep.start + k)
                 if missing:
@@ -646,48 +692,74 @@ def _check_stats(root: Path, features: Mapping[str, Any], out: _Collector) -> No
 
 
 # ============================================================================================ entry point
+class _Guard:
+    """Runs one check; an exception it raises (a hostile file can break any assumption) becomes a problem naming
+    the check, and the checks that depend on its result are skipped."""
+
+    def __init__(self, out: _Collector) -> None:
+        self.out = out
+
+    def __call__(self, check: str, fn: Any, *args: Any, default: Any = None) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - the validator reports, it never raises
+            self.out.add(f"{check}.unchecked", f"this check stopped on unexpected content: {type(exc).__name__}: "
+                         f"{str(exc)[:300]}")
+            return default
+
+
+def _check_layout(root: Path, out: _Collector) -> bool:
+    """The folder itself: a v3.0 dataset, no unfinished work, not open in a writer. False stops validation."""
+    if not root.is_dir():
+        what = "is a file, not a dataset folder" if root.exists() else "does not exist"
+        out.add("layout", f"{root} {what}", str(root))
+        return False
+    work = unfinished_work(root)
+    if work:
+        out.add("layout.unfinished", f"the folder holds {work}; run `lerobot-dataset recover {root}` first")
+    if is_locked(root):
+        out.add("layout.busy", "the dataset is open in a LeRobotDatasetWriter (recording?); what is checked may "
+                "change while it is saved", severity="warning")
+    try:
+        check_v3_layout(root)
+    except DatasetVersionError as exc:
+        out.add("layout.version", str(exc), fmt.INFO_PATH)
+        return False
+    except ValueError as exc:
+        out.add("layout", str(exc), fmt.INFO_PATH)
+        return False
+    return True
+
+
 def validate_dataset(root: Path | str, check_videos: bool = True) -> ValidationReport:
     """Validate the dataset folder `root`; never raises for a bad dataset (problems go into the report)."""
     root = Path(root)
     report = ValidationReport(root=root)
     out = _Collector(report)
-    if not root.is_dir():
-        out.add("layout", "dataset folder does not exist", str(root))
-        out.finish()
-        return report
-    try:
-        check_v3_layout(root)
-    except DatasetVersionError as exc:
-        out.add("layout.version", str(exc), fmt.INFO_PATH)
-        out.finish()
-        return report
-    except ValueError as exc:
-        out.add("layout", str(exc), fmt.INFO_PATH)
-        out.finish()
-        return report
-    info = json.loads(fmt.info_path(root).read_text(encoding="utf-8"))
-    features = _check_info(info, out)
-    tasks = _check_tasks(root, info, out)
-    if features is None:
-        out.finish()
-        return report
-    episodes = _check_episodes(root, info, features, tasks, out) if "data_path" in info else None
-    if "data_path" in info and isinstance(info.get("fps"), int) and info["fps"] > 0:
-        _check_data(root, info, features, episodes, tasks, out)
+    guard = _Guard(out)
+    episodes = tasks = None
     videos = 0
-    if check_videos and episodes and fmt.video_keys(features) and isinstance(info.get("video_path"), str):
-        videos = _check_videos(root, info, features, episodes, out)
-    _check_stats(root, features, out)
-    staging = root / "images"
-    if staging.is_dir() and any(staging.iterdir()):
-        out.add("layout.staging", "leftover image staging folder (frames of an episode that was never saved?); "
-                "it is not part of the dataset and upstream's push_to_hub ignores it", "images", severity="warning")
+    if guard("layout", _check_layout, root, out, default=False):
+        info = json.loads(fmt.info_path(root).read_text(encoding="utf-8"))
+        features = guard("info", _check_info, info, out)
+        tasks = guard("tasks", _check_tasks, root, info, out)
+        if features is not None:
+            if "data_path" in info:
+                episodes = guard("episodes", _check_episodes, root, info, features, tasks, out)
+            if "data_path" in info and isinstance(info.get("fps"), int) and info["fps"] > 0:
+                guard("data", _check_data, root, info, features, episodes, tasks, out)
+            if check_videos and episodes and fmt.video_keys(features) and isinstance(info.get("video_path"), str):
+                videos = guard("video", _check_videos, root, info, features, episodes, out, default=0)
+            guard("stats", _check_stats, root, features, out)
+        staging = root / "images"
+        if staging.is_dir() and any(staging.iterdir()):
+            out.add("layout.staging", "leftover image staging folder (frames of an episode that was never saved?); "
+                    "it is not part of the dataset and upstream's push_to_hub ignores it", "images", severity="warning")
     out.finish()
     report.summary = {
         "episodes": len(episodes) if episodes else 0,
-        "frames": episodes[-1].end if episodes else 0,
+        "frames": episodes[-1].end if episodes and isinstance(episodes[-1].end, int) else 0,
         "tasks": len(tasks) if tasks else 0,
         "video_files": videos,
     }
     return report
-

@@ -314,68 +314,82 @@ class FrameWorker:
         pass
 
 
+class SegmentEncoder:
+    """Encodes RGB frames (H, W, 3 uint8) into one standalone mp4 segment: CFR, pts = frame number, time base
+    1/fps, first frame a keyframe, so segments can be stream-copied one after another into a dataset's file."""
+
+    def __init__(self, path: Path | str, fps: int, width: int, height: int, config: VideoEncoderConfig):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._time_base = Fraction(1, int(fps))
+        self._frames = 0
+        self._container: Any = av.open(str(self.path), "w")
+        try:
+            stream = self._container.add_stream(config.encoder_name, rate=int(fps), options=config.codec_options())
+            stream.width = width
+            stream.height = height
+            stream.pix_fmt = config.pix_fmt
+            stream.time_base = self._time_base
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream = stream
+
+    def add(self, frame_hwc: np.ndarray) -> None:
+        # Zero-copy wrap of a C-contiguous array. The encoder converts rgb24 -> yuv420p with swscale, as upstream's
+        # encoder does (OpenCV's I420 conversion is cheaper but its chroma filter differs).
+        frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame_hwc), format="rgb24")
+        frame.pts = self._frames
+        frame.time_base = self._time_base
+        self._container.mux(self._stream.encode(frame))
+        self._frames += 1
+
+    def finish(self) -> int:
+        """Flush the encoder and close the file; returns the number of frames."""
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        return self._frames
+
+    def abort(self) -> None:
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - a failed encoder may refuse to flush; the file is deleted anyway
+            pass
+        self.path.unlink(missing_ok=True)
+
+
 class VideoSegmentWorker(FrameWorker):
-    """Encodes one camera's frames of the current episode into a segment mp4."""
+    """Encodes one camera's frames of the current episode into a segment mp4 (SegmentEncoder) in its thread."""
 
     def __init__(self, name: str, fps: int, width: int, height: int, config: VideoEncoderConfig):
         self._fps = int(fps)
         self._width = width
         self._height = height
         self._config = config
-        self._container: Any = None
-        self._stream: Any = None
-        self._path: Path | None = None
-        self._time_base = Fraction(1, self._fps)
+        self._encoder: SegmentEncoder | None = None
         super().__init__(name, config.queue_maxsize, config.stall_timeout_s)
 
     def _on_begin(self, payload: Any) -> None:
         self._on_abort()
-        self._path = Path(payload)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        container = av.open(str(self._path), "w")
-        try:
-            stream = container.add_stream(self._config.encoder_name, rate=self._fps, options=self._config.codec_options())
-            stream.width = self._width
-            stream.height = self._height
-            stream.pix_fmt = self._config.pix_fmt
-            stream.time_base = self._time_base
-        except BaseException:
-            container.close()
-            raise
-        self._container, self._stream = container, stream
+        self._encoder = SegmentEncoder(payload, self._fps, self._width, self._height, self._config)
 
     def _on_frame(self, frame_hwc: np.ndarray) -> None:
-        if self._container is None:
+        if self._encoder is None:
             raise EncoderError(f"{self.name}: frame received outside an episode")
-        # Zero-copy wrap of the (already private, C-contiguous) array. The encoder converts rgb24 -> yuv420p with
-        # swscale, as upstream's encoder does (OpenCV's I420 conversion is cheaper but its chroma filter differs).
-        frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
-        frame.pts = self._frames
-        frame.time_base = self._time_base
-        self._container.mux(self._stream.encode(frame))
+        self._encoder.add(frame_hwc)
 
     def _on_end(self, num_frames: int, stats: Stats | None) -> WorkerResult:
-        if self._container is None:
+        if self._encoder is None:
             raise EncoderError(f"{self.name}: no episode was started")
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
-        self._container = self._stream = None
-        path = self._path
-        assert path is not None
-        fsync_file(path)
-        self._path = None
-        return WorkerResult(num_frames=num_frames, stats=stats, segment_path=path)
+        encoder, self._encoder = self._encoder, None
+        encoder.finish()
+        fsync_file(encoder.path)
+        return WorkerResult(num_frames=num_frames, stats=stats, segment_path=encoder.path)
 
     def _on_abort(self) -> None:
-        if self._container is not None:
-            try:
-                self._container.close()
-            except Exception:  # noqa: BLE001 - a failed encoder may refuse to flush; the file is deleted anyway
-                pass
-            self._container = self._stream = None
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
+        if self._encoder is not None:
+            self._encoder.abort()
+            self._encoder = None
 
 
 class PngImageWorker(FrameWorker):
@@ -526,6 +540,7 @@ __all__ = [
     "EncoderStalledError",
     "FrameWorker",
     "PngImageWorker",
+    "SegmentEncoder",
     "SpilledPngs",
     "VideoEncoderConfig",
     "VideoSegmentWorker",

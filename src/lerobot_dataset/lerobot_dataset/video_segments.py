@@ -23,7 +23,7 @@ import av
 import numpy as np
 
 from .format import next_chunk_file, video_file_path
-from .video import VideoEncoderConfig
+from .video import SegmentEncoder, VideoEncoderConfig
 
 
 
@@ -127,30 +127,26 @@ def decode_segment_frames(
     return [got[i] for i in order]
 
 
-def encoder_settings(feature_info: Mapping[str, Any]) -> tuple[str, str, dict[str, str]]:
-    """(encoder name, pix_fmt, AVOptions) the camera was recorded with, rebuilt from its info.json block by the
-    writer's VideoEncoderConfig (defaults as upstream: AV1 via SVT, g=2, crf=30, preset 12)."""
-    cfg = VideoEncoderConfig.from_video_info(dict(feature_info))
-    return cfg.encoder_name, cfg.pix_fmt, cfg.codec_options()
-
-
 def reencode_segment(
     src: Path, from_ts: float, n_frames: int, fps: int, feature_info: Mapping[str, Any], dst: Path
 ) -> None:
-    """Decode n_frames from src at from_ts and encode them into a standalone mp4 (first frame a keyframe)."""
-    encoder, pix_fmt, opts = encoder_settings(feature_info)
-    with av.open(str(dst), "w") as out:
-        stream = out.add_stream(encoder, rate=fps, options=opts)
-        stream.pix_fmt = pix_fmt
-        stream.time_base = Fraction(1, fps)
-        for i, frame in iter_segment_frames(src, from_ts, n_frames, fps):
-            if i == 0:
-                stream.height, stream.width = frame.height, frame.width
-            vf = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            vf.pts = i
-            vf.time_base = Fraction(1, fps)
-            out.mux(stream.encode(vf))
-        out.mux(stream.encode(None))
+    """Decode n_frames from src at from_ts and encode them into a standalone mp4 (first frame a keyframe) with the
+    encoder the camera was recorded with, rebuilt from its info.json block (defaults as upstream: AV1 via SVT,
+    g=2, crf=30, preset 12)."""
+    config = VideoEncoderConfig.from_video_info(dict(feature_info))
+    encoder: SegmentEncoder | None = None
+    try:
+        for _, frame in iter_segment_frames(src, from_ts, n_frames, fps):
+            rgb = frame.to_ndarray(format="rgb24")
+            if encoder is None:
+                encoder = SegmentEncoder(dst, fps, rgb.shape[1], rgb.shape[0], config)
+            encoder.add(rgb)
+        if encoder is not None:
+            encoder.finish()
+    except BaseException:
+        if encoder is not None:
+            encoder.abort()
+        raise
 
 
 class VideoFileSink:

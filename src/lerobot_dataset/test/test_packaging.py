@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -59,7 +60,10 @@ def test_pip_install_into_a_plain_venv_without_ros(tmp_path):
     if subprocess.run([*offline, *WHEELS], capture_output=True, env=env).returncode != 0:
         _run([*pip, "download", "-d", str(WHEELHOUSE), "-c", str(CONSTRAINTS), *WHEELS], env=env, timeout=900)
         _run([*offline, *WHEELS], env=env)
-    _run([*offline, str(PACKAGE_DIR)], env=env, timeout=600)
+    # pip builds in the source folder (build/, *.egg-info): install from a copy so the workspace stays clean.
+    source = tmp_path / "lerobot_dataset_src"
+    shutil.copytree(PACKAGE_DIR, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "test"))
+    _run([*offline, str(source)], env=env, timeout=600)
 
     script = textwrap.dedent(
         f"""
