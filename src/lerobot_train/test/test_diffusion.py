@@ -43,7 +43,8 @@ def tiny_policy(**overrides) -> DiffusionPolicy:
 def test_v06_config_json_loads_with_its_own_values(tmp_path):
     """A config.json as upstream v0.6 writes it (64/32, BatchNorm, ImageNet weights named, one encoder per camera,
     gradient_checkpointing) gives those values, and the policy builds for loading without a download."""
-    v06 = {**TINY, "input_features": {**FEATURES["input_features"], **CAMERA}, "horizon": 64, "n_action_steps": 32, "use_group_norm": False,
+    v06 = {**TINY, "input_features": {**FEATURES["input_features"], **CAMERA}, "horizon": 64, "n_action_steps": 32,
+           "use_group_norm": False,
            "pretrained_backbone_weights": "ResNet18_Weights.IMAGENET1K_V1", "use_separate_rgb_encoder_per_camera": True,
            "gradient_checkpointing": True, "drop_n_last_frames": 7}
     (tmp_path / "config.json").write_text(json.dumps(v06))
@@ -142,6 +143,6 @@ def test_cuda_graph_sampling_equals_eager_sampling():
     captured = policy.predict_action_chunk(history, noise=noise)
     assert torch.allclose(captured, eager, atol=1e-5)
     other = {k: v + 0.5 for k, v in history.items()}
+    reference = tiny_policy(noise_scheduler_type="DDIM").to("cuda").eval()
     assert torch.allclose(policy.predict_action_chunk(other, noise=noise),
-                          tiny_policy(noise_scheduler_type="DDIM").to("cuda").eval().predict_action_chunk(other, noise=noise),
-                          atol=1e-5)
+                          reference.predict_action_chunk(other, noise=noise), atol=1e-5)

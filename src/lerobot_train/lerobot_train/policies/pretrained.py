@@ -121,7 +121,7 @@ class PreTrainedPolicy(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save(directory)
         module = getattr(self, "module", self)  # unwrap DistributedDataParallel
-        save_model(module, str(directory / SAFETENSORS_SINGLE_FILE))
+        save_model(module, str(directory / SAFETENSORS_SINGLE_FILE), force_contiguous=True)
         return directory
 
     @classmethod

@@ -155,7 +155,8 @@ def _as_batched(tensor: Tensor, name: str) -> Tensor:
     if tensor.ndim == 2:
         return tensor.unsqueeze(0)
     if tensor.ndim != 3:
-        raise ValueError(f"{name} must be (rows, action_dim) or (batch, rows, action_dim), got shape {tuple(tensor.shape)}")
+        raise ValueError(f"{name} must be (rows, action_dim) or (batch, rows, action_dim), "
+                         f"got shape {tuple(tensor.shape)}")
     return tensor
 
 

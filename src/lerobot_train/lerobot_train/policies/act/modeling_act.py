@@ -208,10 +208,12 @@ class ACT(nn.Module):
 
     def _image_tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """(B, pixels, D) tokens of all cameras in config order and their (1, pixels, D) positions."""
-        images = [batch[key] for key in self.image_keys]
+        # channels-last images run the convolutions' faster NHWC kernels (same maths; weights stay contiguous)
+        images = [batch[key].contiguous(memory_format=torch.channels_last) for key in self.image_keys]
         if len({tuple(img.shape) for img in images}) == 1 and len(images) > 1:
             # one backbone pass for all cameras (FrozenBatchNorm2d: samples never interact)
-            maps = self.backbone.forward_features(torch.cat(images, 0)).chunk(len(images), 0)
+            stacked = torch.cat(images, 0).contiguous(memory_format=torch.channels_last)
+            maps = self.backbone.forward_features(stacked).chunk(len(images), 0)
         else:
             maps = [self.backbone.forward_features(img) for img in images]
         tokens, positions = [], []

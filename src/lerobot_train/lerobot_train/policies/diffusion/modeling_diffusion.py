@@ -274,13 +274,14 @@ class DiffusionPolicy(PreTrainedPolicy):
         if OBS_STATE not in batch:
             raise KeyError(f"observation lacks '{OBS_STATE}'")
         batch = self._stack_cameras(batch)
+        keys = [k for k in self._queues if k != ACTION]
+        missing = [k for k in keys if k not in batch]
+        if missing:
+            raise KeyError(f"observation lacks {missing}")
         if batch[OBS_STATE].ndim == 3:  # the caller passed the history itself
-            return {k: batch[k] for k in self._queues if k != ACTION}
-        for key, queue in self._queues.items():
-            if key == ACTION:
-                continue
-            if key not in batch:
-                raise KeyError(f"observation lacks '{key}'")
+            return {k: batch[k] for k in keys}
+        for key in keys:
+            queue = self._queues[key]
             if not queue:  # episode start: the first observation stands in for the missing past
                 queue.extend([batch[key]] * queue.maxlen)
             else:

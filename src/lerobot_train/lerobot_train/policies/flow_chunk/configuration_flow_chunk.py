@@ -80,14 +80,16 @@ class FlowChunkConfig(PreTrainedConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_obs_steps != 1:
-            raise ValueError(f"flow_chunk uses the current observation only: n_obs_steps must be 1, got {self.n_obs_steps}")
+            raise ValueError("flow_chunk uses the current observation only: n_obs_steps must be 1, "
+                             f"got {self.n_obs_steps}")
         if not 1 <= self.n_action_steps <= self.chunk_size:
             raise ValueError(f"n_action_steps must be in [1, chunk_size={self.chunk_size}], got {self.n_action_steps}")
         if self.num_steps < 1:
             raise ValueError(f"num_steps (Euler steps) must be >= 1, got {self.num_steps}")
         if len(self.vision_channels) < 2:
             raise ValueError(f"vision_channels needs at least 2 convolutions, got {self.vision_channels}")
-        if self.image_resize_shape is not None and (len(self.image_resize_shape) != 2 or min(self.image_resize_shape) < 8):
+        resize = self.image_resize_shape
+        if resize is not None and (len(resize) != 2 or min(resize) < 8):
             raise ValueError(f"image_resize_shape must be (H, W) with both >= 8, got {self.image_resize_shape}")
 
     # ---- what a training sample holds
