@@ -21,7 +21,6 @@ so memory stays bounded whatever the dataset size.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -29,7 +28,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from . import format as fmt
-from .stats import NUM_QUANTILE_BINS, Stats, _quantile_from_hist, stats_from_json, stats_to_json
+from .stats import NUM_QUANTILE_BINS, Stats, _quantile_from_hist
 
 ACTION = "action"
 STATE = "observation.state"
@@ -181,8 +180,12 @@ def compute_dataset_relative_action_stats(root: Path | str, chunk_size: int = DE
 
 
 def write_relative_action_stats(root: Path | str, stats: Stats) -> None:
-    """Replace `stats.json["action"]` with `stats` (atomically); every other feature's stats stay."""
-    path = fmt.stats_path(root)
-    current: dict[str, Any] = stats_from_json(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
-    current[ACTION] = stats
-    fmt.write_json_atomic(path, stats_to_json(current))
+    """Replace `stats.json["action"]` with `stats` (atomically and durably, under the dataset's exclusive lock, so
+    no writer or tool changes stats.json meanwhile); every other feature's stats stay."""
+    from .locking import dataset_lock
+    from .meta_stats import read_stats, write_stats
+
+    with dataset_lock(root, shared=False, action="write relative-action stats"):
+        current: dict[str, Any] = read_stats(root)
+        current[ACTION] = stats
+        write_stats(root, current)
