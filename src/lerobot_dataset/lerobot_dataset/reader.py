@@ -215,13 +215,26 @@ def _column_to_numpy(column: pa.ChunkedArray, key: str, feature: Mapping[str, An
     return values.reshape(n) if shape in ((1,), ()) else values.reshape((n, *shape))
 
 
-def _decode_png(blob: bytes, where: str) -> np.ndarray:
+def _decode_png(blob: bytes, where: str, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
     from .video import decode_png  # OpenCV: only needed for datasets with image features
 
     try:
-        return decode_png(blob)
+        return decode_png(blob, expected_hw)
     except ValueError as exc:
         raise DatasetFormatError(f"{where}: {exc}") from None
+
+
+def _feature_hw(feature: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(height, width) of a camera feature: shape (H, W, C), or (C, H, W) when names say channels come first."""
+    shape = tuple(feature.get("shape") or ())
+    if len(shape) != 3:
+        return None
+    names = feature.get("names") or []
+    if isinstance(names, list) and len(names) == 3 and names[0] in ("channel", "channels"):
+        return int(shape[1]), int(shape[2])
+    if shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        return int(shape[1]), int(shape[2])
+    return int(shape[0]), int(shape[1])
 
 
 class _EmbeddedImages:
@@ -445,7 +458,7 @@ class LeRobotDatasetReader:
 
     def _image(self, key: str, row: int) -> np.ndarray:
         assert self._images is not None
-        hwc = _decode_png(self._images.png(key, row), f"'{key}' row {row}")
+        hwc = _decode_png(self._images.png(key, row), f"'{key}' row {row}", _feature_hw(self.features[key]))
         return np.ascontiguousarray(hwc.transpose(2, 0, 1))
 
     def _camera_out(self, chw_uint8: np.ndarray) -> np.ndarray:

@@ -411,8 +411,9 @@ class _Composer:
             segment = self.out / ".segments" / f"{key}.mp4"
             encoder = None
             try:
+                shape = tuple(src.features[key]["shape"])
                 for cell in source_table[key].to_pylist():
-                    rgb = decode_png(_png_bytes(src, cell, key, old_ep))
+                    rgb = decode_png(_png_bytes(src, cell, key, old_ep), shape[:2])
                     if rgb.shape[2] != 3:
                         raise DatasetToolError(f"{src.root}: '{key}' has {rgb.shape[2]}-channel images; video needs RGB")
                     if encoder is None:
@@ -779,7 +780,8 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
             out[key] = stats_mod.image_stats(samples)
         elif ft["dtype"] == "image":
             cells = table[key].to_pylist()
-            samples = np.stack([stats_mod.auto_downsample_hwc(decode_png(_png_bytes(src, cells[i], key, ep))) for i in picks])
+            hw = tuple(ft["shape"])[:2]
+            samples = np.stack([stats_mod.auto_downsample_hwc(decode_png(_png_bytes(src, cells[i], key, ep), hw)) for i in picks])
             out[key] = stats_mod.image_stats(samples)
         else:
             column = table[key]

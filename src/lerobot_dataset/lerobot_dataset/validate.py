@@ -38,6 +38,7 @@ from .errors import DatasetFormatError, DatasetVersionError
 from .locking import is_locked
 from .reader import check_v3_layout
 from .recovery import unfinished_work
+from .video import png_size
 
 REQUIRED_STATS = ("min", "max", "mean", "std", "count")
 MAX_PROBLEMS_PER_CHECK = 20  # per-frame checks stop listing after this many (a count follows)
@@ -531,9 +532,15 @@ def _check_images(column: pa.ChunkedArray, key: str, ft: Mapping[str, Any], rel:
         import cv2
     except ImportError:
         return
+    shape = tuple(ft["shape"])
     for r in first_of_episode:  # decoding every PNG is slow; one per episode catches wrong sizes and garbage
         blob = blobs[int(r)].as_py()
         if blob is None:
+            continue
+        declared = png_size(blob)
+        if declared is not None and declared not in (shape[:2], shape[1:]):  # checked before decoding: a hostile
+            out.add("data.image", f"'{key}': PNG header declares {declared[1]}x{declared[0]} but the feature shape is "
+                    f"{list(shape)}", rel, int(ep_col[r]), int(index[r]))  # header can declare gigapixels
             continue
         try:
             img = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
@@ -545,7 +552,6 @@ def _check_images(column: pa.ChunkedArray, key: str, ft: Mapping[str, Any], rel:
             out.add("data.image", f"'{key}': image bytes do not decode", rel, int(ep_col[r]), int(index[r]))
             continue
         hwc = img.shape if img.ndim == 3 else (*img.shape, 1)
-        shape = tuple(ft["shape"])
         if hwc != shape and (hwc[2], hwc[0], hwc[1]) != shape:
             out.add("data.image", f"'{key}': image is {list(hwc)} (H, W, C) but the feature shape is {list(shape)}", rel,
                     int(ep_col[r]), int(index[r]))

@@ -448,11 +448,27 @@ def encode_png(frame_hwc: np.ndarray, compress_level: int = 6) -> bytes:
     return buf.tobytes()
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes -> (H, W, C) uint8 RGB (C=1 for grayscale); ValueError for bytes that do not decode (including
-    images whose header declares a size OpenCV refuses)."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) declared by a PNG's IHDR header, or None when the bytes do not start like a PNG."""
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big")
+
+
+def decode_png(data: bytes, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """PNG bytes -> (H, W, C) uint8 RGB (C=1 for grayscale); ValueError for bytes that do not decode. With
+    `expected_hw`, a PNG whose header declares another size is refused BEFORE decoding (a hostile header can
+    declare gigapixels)."""
     import cv2
 
+    if expected_hw is not None:
+        declared = png_size(data)
+        if declared is not None and declared != tuple(expected_hw):
+            raise ValueError(f"image is {declared[1]}x{declared[0]} (declared in its PNG header), expected "
+                             f"{expected_hw[1]}x{expected_hw[0]}")
     try:
         arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
