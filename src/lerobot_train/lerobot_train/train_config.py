@@ -175,6 +175,7 @@ class TrainPipelineConfig:
     # ------------------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         out = encode(self)
+        out["checkpoint_path"] = None  # where this run resumed from is not part of its configuration (as upstream)
         defaults = TrainPipelineConfig()
         for name in OUR_FIELDS:
             if encode(getattr(self, name)) == encode(getattr(defaults, name)):

@@ -147,3 +147,10 @@ def test_cli_help_and_errors_exit_cleanly():
     assert bad.stderr.strip() == "lerobot-train: --batch_size must be an integer, got 'x'"
     ev = tl.run_cli(["-m", "lerobot_train.eval", "--env.type=so101_reach"], timeout=120)
     assert ev.returncode == 2 and "Traceback" not in ev.stderr and "--policy.path is required" in ev.stderr
+
+
+def test_training_modules_never_import_rclpy():
+    code = ("import sys; import lerobot_train.train, lerobot_train.eval, lerobot_train.hub, lerobot_train.envs.reach, "
+            "lerobot_train.envs.factory, lerobot_train.metrics; print('rclpy' in sys.modules)")
+    result = tl.run_cli(["-c", code], timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
