@@ -21,6 +21,7 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
     import rclpy
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import JointState
 
@@ -48,6 +49,17 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
     for topic in received:
         node.create_subscription(JointState, topic, received[topic].append, qos_profile_sensor_data)
     action = ActionClient(node, RecordEpisode, "/recorder/record_episode")
+    # What the recorder itself receives (its /diagnostics): discovery between two processes can take seconds on a
+    # busy machine, so the episodes start once every topic reaches the recorder, not once the test sees them.
+    recorder_topics: dict[str, int] = {}
+
+    def on_diagnostics(array) -> None:
+        for status in array.status:
+            if ": topic " in status.name:
+                values = {kv.key: kv.value for kv in status.values}
+                recorder_topics[status.name.split(": topic ", 1)[1]] = int(values.get("received", "0"))
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
 
     def spin_until(predicate, timeout, what):
         deadline = time.monotonic() + timeout
@@ -60,6 +72,9 @@ def test_recording_the_simulated_so101(spawn, rclpy_context, tmp_path):
     try:
         assert action.wait_for_server(timeout_sec=90), bringup.output()[-4000:]
         spin_until(lambda: all(len(v) > 50 for v in received.values()), 90, "joint states flowing")
+        streams = [sub.topic for sub in interface.subscriptions() if sub.msg_type != "std_msgs/msg/String"]
+        spin_until(lambda: all(recorder_topics.get(topic, 0) > 10 for topic in streams), 90,
+                   "the recorder receiving every sensor topic")
         results = []
         for task in ("reach the cube", "reach it again"):
             send = action.send_goal_async(RecordEpisode.Goal(task=task, duration=2.0))
