@@ -98,3 +98,46 @@ def test_a_renamed_recorder_is_one_node_and_logs_no_rosout_clash(spawn, rclpy_co
     finally:
         node.destroy_node()
     assert "already registered" not in recorder.output()
+
+
+def test_the_message_input_restarts_if_its_executor_dies(rclpy_context, tmp_path):
+    """Issue: an exception escaping a subscription callback (cv2.error from a malformed image) ended the ingest
+    thread for good while the node stayed active. The callback does not raise any more (see test_live_recorder);
+    should anything else ever end the ingest executor with an error, it is restarted."""
+    import rclpy
+    from lerobot_recorder.nodes.recorder_node import RecorderNode
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+
+    interface = rs.write_interface(tmp_path)
+    node = RecorderNode(context=rclpy_context, parameter_overrides=[
+        Parameter("interface", value=str(interface)), Parameter("dataset_root", value=str(tmp_path / "ds")),
+        Parameter("autostart", value=False)])
+    publisher_node = rclpy.create_node("ingest_test_publisher", context=rclpy_context)
+    publisher = publisher_node.create_publisher(JointState, "/rt/follower/joint_states", 10)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        recorder = node.recorder
+        health = recorder.topics["/rt/follower/joint_states"]
+        real_on_message = recorder.on_message
+        failures = []
+
+        def fails_once(topic, msg):
+            if not failures:
+                failures.append(topic)
+                raise RuntimeError("a bug in a callback")
+            real_on_message(topic, msg)
+
+        recorder.on_message = fails_once
+        deadline = time.monotonic() + 60
+        while health.received < 5:  # messages keep arriving after the failure: the executor was restarted
+            assert time.monotonic() < deadline, (failures, health.received)
+            publisher.publish(JointState(name=list(rs.JOINTS), position=[0.0] * len(rs.JOINTS)))
+            time.sleep(0.05)
+        assert failures == ["/rt/follower/joint_states"]
+    finally:
+        node.shutdown_cleanly("test done")
+        node.destroy_node()
+        publisher_node.destroy_node()
