@@ -31,7 +31,7 @@ def test_a_recorder_that_cannot_configure_exits_with_the_reason(tmp_path):
         result = subprocess.run(args, capture_output=True, text=True, timeout=120)
         output = result.stdout + result.stderr
         assert result.returncode == 1, output
-        assert f"configure failed: " in output and reason in output, output
+        assert "configure failed: " in output and reason in output, output
         assert "recorder ready" not in output and "Traceback" not in output
 
 
