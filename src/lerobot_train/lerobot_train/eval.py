@@ -295,7 +295,8 @@ HELP = """usage: lerobot-eval --policy.path=CHECKPOINT --env.type=TYPE [--env.<f
 Rolls a policy checkpoint (a pretrained_model/ folder or a Hub repo id) out in a simulated environment and prints
 the success rate, mean sum of rewards and mean episode length; writes eval_info.json and rollout videos.
 Environments: so101_reach (the simulated SO-101 reaching a cube; --env.image_height/--env.image_width must match
-the camera the policy was trained with) and gym (--env.gym_id=<registered id>, e.g. gym_pusht/PushT-v0)."""
+the camera the policy was trained with) and gym (--env.gym_id=<registered id>, e.g. gym_pusht/PushT-v0).
+`lerobot-train --env.type=TYPE --help` lists an environment's fields."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -577,7 +577,8 @@ def help_text(argv: Sequence[str] = ()) -> str:
         f"       {PROGRAM} --resume=true --config_path=OUTPUT_DIR/checkpoints/last/pretrained_model/train_config.json",
         "",
         "Trains a LeRobot-compatible policy on a LeRobotDataset v3.0 (flags as upstream lerobot-train).",
-        f"Policies: {', '.join(sorted(BUILTIN_POLICY_TYPES))}; --policy.type=TYPE --help lists that policy's fields.",
+        f"Policies: {', '.join(sorted(BUILTIN_POLICY_TYPES))}; --policy.type=TYPE --help lists that policy's fields",
+        "(and --env.type=TYPE --help an environment's).",
         "Optimizer/scheduler flags (--optimizer.lr, --scheduler.num_warmup_steps, ...) refine the policy's preset.",
         f"Evaluation environments (--env.type): {', '.join(EnvConfig.choices())}. --use_amp is --policy.use_amp.",
         "Multi-GPU: torchrun --nproc_per_node N -m lerobot_train.train <flags>.",
@@ -591,6 +592,12 @@ def help_text(argv: Sequence[str] = ()) -> str:
         flags = split_args([a for a in argv if a not in ("-h", "--help")])
     except CliError:
         flags = {}
+    env_type = flags.get("env.type")
+    if env_type:
+        try:
+            lines += ["", f"env fields of --env.type={env_type}:"] + _field_lines(EnvConfig.get_choice_class(env_type), "env.")
+        except ConfigError as exc:
+            lines += ["", str(exc)]
     policy_type = flags.get("policy.type")
     if policy_type:
         try:

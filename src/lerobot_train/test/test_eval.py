@@ -110,8 +110,11 @@ def test_gym_env_observations_map_to_lerobot_keys():
 @pytest.mark.slow
 def test_lerobot_eval_cli_on_a_trained_checkpoint(tmp_path):
     out = tmp_path / "train"
-    tl.run_train_in_process(tl.train_flags(out, steps=1, save_freq=1))
+    interface_file = tl.WS / "config" / "robots" / "sim_so101.yaml"
+    tl.run_train_in_process(tl.train_flags(out, f"--robot_interface={interface_file}", steps=1, save_freq=1))
     checkpoint = out / "checkpoints" / "last" / "pretrained_model"
+    stored = json.loads((checkpoint / "robot_interface.json").read_text())
+    assert stored["interface"]["fps"] == 30 and stored["interface"]["observation"]["images"]["front"]["width"] == 640
     result = tl.run_cli(["-m", "lerobot_train.eval", f"--policy.path={checkpoint}", "--env.type=so101_reach",
                          "--env.image_height=32", "--env.image_width=40", "--env.episode_length=6",
                          "--eval.n_episodes=2", "--eval.batch_size=2", "--max_episodes_rendered=1", "--seed=5",
