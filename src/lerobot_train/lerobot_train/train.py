@@ -24,6 +24,7 @@ and only rank 0 writes checkpoints, metrics and curves.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -83,7 +84,9 @@ class DistributedContext:
         if world > 1:
             import torch.distributed as dist
 
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            # ranks wait for rank 0 while it saves and evaluates: allow long evaluations before timing out
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(hours=2))
         return cls(rank=rank, world_size=world, local_rank=local_rank, device=device)
 
     def barrier(self) -> None:
@@ -142,13 +145,12 @@ def resolve_dataset_root(cfg: TrainPipelineConfig, ctx: DistributedContext) -> P
 
     home = Path(os.environ.get("HF_LEROBOT_HOME", Path(HF_HOME) / "lerobot")).expanduser()
     root = home / cfg.dataset.repo_id
-    if not (root / "meta" / "info.json").is_file():
-        if ctx.is_main:
-            from lerobot_dataset.hub import pull_dataset
+    if ctx.is_main and not (root / "meta" / "info.json").is_file():
+        from lerobot_dataset.hub import pull_dataset
 
-            log.info("downloading dataset %s to %s", cfg.dataset.repo_id, root)
-            pull_dataset(cfg.dataset.repo_id, root, revision=cfg.dataset.revision)
-        ctx.barrier()
+        log.info("downloading dataset %s to %s", cfg.dataset.repo_id, root)
+        pull_dataset(cfg.dataset.repo_id, root, revision=cfg.dataset.revision)
+    ctx.barrier()  # every rank, always: the others read the copy rank 0 made
     return root
 
 
