@@ -142,3 +142,27 @@ def test_scheduler_formulas():
     assert f(10) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.1)))
     assert f(55) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.55)))
     assert f(500) == pytest.approx(0.1)
+
+
+def test_features_come_from_the_dataset_when_unset():
+    from types import SimpleNamespace
+
+    from lerobot_train.policies.factory import dataset_to_policy_features, make_policy
+
+    info_features = {  # as info.json spells them
+        "observation.state": {"dtype": "float32", "shape": [6], "names": tl.ACTION_NAMES},
+        "observation.images.front": {"dtype": "video", "shape": [48, 64, 3], "names": ["height", "width", "channels"]},
+        "action": {"dtype": "float32", "shape": [6], "names": tl.ACTION_NAMES},
+        "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+        "episode_index": {"dtype": "int64", "shape": [1], "names": None},
+    }
+    features = dataset_to_policy_features(info_features)
+    assert features == {"observation.state": PolicyFeature(FeatureType.STATE, (6,)),
+                        "observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 48, 64)),
+                        "action": PolicyFeature(FeatureType.ACTION, (6,))}
+    config = ACTConfig(**{k: v for k, v in tl.TINY_ACT.items()})
+    policy = make_policy(config, SimpleNamespace(features=info_features))
+    assert list(policy.config.input_features) == ["observation.state", "observation.images.front"]
+    assert policy.model.action_head.out_features == 6
+    with pytest.raises(ValueError, match="3 dimensions"):
+        dataset_to_policy_features({"observation.images.x": {"dtype": "image", "shape": [48, 64], "names": None}})

@@ -208,14 +208,12 @@ class ACT(nn.Module):
 
     def _image_tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """(B, pixels, D) tokens of all cameras in config order and their (1, pixels, D) positions."""
-        # channels-last images run the convolutions' faster NHWC kernels (same maths; weights stay contiguous)
-        images = [batch[key].contiguous(memory_format=torch.channels_last) for key in self.image_keys]
+        images = [batch[key] for key in self.image_keys]
         if len({tuple(img.shape) for img in images}) == 1 and len(images) > 1:
             # one backbone pass for all cameras (FrozenBatchNorm2d: samples never interact)
-            stacked = torch.cat(images, 0).contiguous(memory_format=torch.channels_last)
-            maps = self.backbone.forward_features(stacked).chunk(len(images), 0)
+            maps = self.backbone.forward_features(_conv_layout(torch.cat(images, 0))).chunk(len(images), 0)
         else:
-            maps = [self.backbone.forward_features(img) for img in images]
+            maps = [self.backbone.forward_features(_conv_layout(img)) for img in images]
         tokens, positions = [], []
         for feature_map in maps:
             positions.append(self.encoder_cam_feat_pos_embed(feature_map).to(feature_map.dtype))
@@ -246,6 +244,18 @@ class ACT(nn.Module):
         decoded = self.decoder(queries, memory, decoder_pos_embed=self.decoder_pos_embed.weight.unsqueeze(0),
                                encoder_pos_embed=positions)
         return self.action_head(decoded), (mu, log_sigma_x2)
+
+
+def _conv_layout(images: Tensor) -> Tensor:
+    """Images in the memory layout the backbone's convolutions run fastest in (same values, same maths).
+
+    Channels-last (NHWC) runs oneDNN's faster kernels. On CPU, torch sends a small convolution (batch 1 and under
+    20480 input elements) to its native NCHW kernel instead, and a channels-last tensor then pays a copy per layer;
+    the smallest map, layer4's input (B x 256 x H/16 x W/16), stays above that bound once B*H*W > 40960.
+    """
+    if images.device.type == "cuda" or images.shape[0] * images.shape[-2] * images.shape[-1] > 40960:
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
 
 
 def multihead_attention(attn: nn.MultiheadAttention, query: Tensor, key: Tensor, value: Tensor,
