@@ -94,7 +94,7 @@ def test_pip_install_into_a_plain_venv_without_ros(tmp_path):
 
 def test_importing_lerobot_dataset_or_lerobot_train_never_imports_rclpy():
     modules = ["lerobot_dataset", "lerobot_dataset.writer", "lerobot_dataset.reader", "lerobot_dataset.validate",
-               "lerobot_dataset.tools", "lerobot_dataset.hub", "lerobot_dataset.cli",
+               "lerobot_dataset.tools", "lerobot_dataset.feature_edits", "lerobot_dataset.hub", "lerobot_dataset.cli",
                "lerobot_train"]
     script = textwrap.dedent(
         f"""
