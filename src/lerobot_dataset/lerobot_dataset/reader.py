@@ -253,8 +253,8 @@ class _EmbeddedImages:
         self.files = files
         self._row_file = row_file
         self._cache_bytes = cache_bytes
-        self._group_starts = [np.cumsum([0] + [pq.ParquetFile(f).metadata.row_group(i).num_rows
-                                              for i in range(pq.ParquetFile(f).metadata.num_row_groups)]) for f in files]
+        metadata = [pq.ParquetFile(f).metadata for f in files]
+        self._group_starts = [np.cumsum([0] + [m.row_group(i).num_rows for i in range(m.num_row_groups)]) for m in metadata]
         group = np.zeros(len(row_file), dtype=np.int64)
         offset = np.zeros(len(row_file), dtype=np.int64)
         for f, starts in enumerate(self._group_starts):
