@@ -10,7 +10,10 @@ the interface).
 """
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +94,18 @@ def train_checkpoint(dataset_root: Path, interface_path: Path, output_dir: Path,
         torch.set_num_threads(threads)
     pretrained = next(Path(output_dir).glob("checkpoints/*/pretrained_model"))
     return pretrained
+
+
+_cache: dict[str, tuple[Path, Path]] = {}
+
+
+def cached_checkpoint() -> tuple[Path, Path]:
+    """(interface file, pretrained_model/) trained once per test process and shared by the modules that need it
+    (read-only); removed when the process exits."""
+    if "checkpoint" not in _cache:
+        folder = Path(tempfile.mkdtemp(prefix="policy-node-checkpoint-"))
+        atexit.register(shutil.rmtree, folder, True)
+        interface = sim_interface(folder)
+        dataset = write_reaching_dataset(folder / "dataset", interface)
+        _cache["checkpoint"] = (interface, train_checkpoint(dataset, interface, folder / "train"))
+    return _cache["checkpoint"]

@@ -29,11 +29,8 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("policy_checkpoint")
-    interface = ck.sim_interface(tmp)
-    dataset = ck.write_reaching_dataset(tmp / "dataset", interface)
-    return interface, ck.train_checkpoint(dataset, interface, tmp / "train")
+def trained():
+    return ck.cached_checkpoint()
 
 
 # The per-tick command stream goes to the interface's command topic (/follower/joint_commands); here it is

@@ -184,7 +184,8 @@ def build_served_policy(config: ServingConfig, clock_ns: Callable[[], int],
     compatibility = check_compatible(interface, policy.input_features, policy.output_features,
                                      policy.robot_interface, policy_id)
     if config.mode == "rtc" and hasattr(policy, "supports_rtc") and not policy.supports_rtc():
-        raise ConfigurationError(f"mode rtc: the {getattr(policy.config, 'type', '?')} policy does not support "
+        kind = getattr(getattr(policy, "config", None), "type", "given")
+        raise ConfigurationError(f"mode rtc: the {kind} policy does not support "
                                  "real-time chunking (flow policies do); use mode sync or async")
     notes = [f"not checked (the checkpoint does not say): {', '.join(compatibility.unchecked)}"] \
         if compatibility.unchecked else []
