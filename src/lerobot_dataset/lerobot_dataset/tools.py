@@ -51,6 +51,7 @@ from .format import (
     image_keys,
     next_chunk_file,
     splits_for,
+    check_relative_path,
     resolve_inside,
     stats_feature_keys,
     video_file_path,
@@ -315,10 +316,13 @@ def compose_dataset(
     desc: str = "episodes",
     sorted_tasks: bool = False,
     images_to_video: Mapping[str, VideoEncoderConfig] | None = None,
+    extra_files: Mapping[str, Path] | None = None,
 ) -> ComposeResult:
     """Write a new dataset at `dst` made of `refs` in order (see the module docstring). `base_info` describes the
     output: features missing from it are dropped; `images_to_video` names image features of the sources that are
-    video features in `base_info`, encoded with the given settings."""
+    video features in `base_info`, encoded with the given settings; `extra_files` maps a path inside the new
+    dataset to a file copied there (files the format does not know, e.g. the recorder's meta/robot_interface.yaml),
+    so they are part of the dataset before it appears under its name."""
     dst = Path(dst)
     if not refs:
         raise DatasetToolError("no episodes to write")
@@ -335,6 +339,10 @@ def compose_dataset(
         finally:
             composer.close_files()
         result = composer.finish()
+        for relative, source in (extra_files or {}).items():
+            target = work / check_relative_path(relative, "extra_files")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
         durable_io.fsync_tree(work)  # durable before it appears under its final name
         if dst.exists():
             dst.rmdir()  # empty (checked above)
@@ -513,12 +521,16 @@ def apply_edit(
     plan: Callable[[SourceDataset], EditPlan],
     *,
     keep_backup: bool = True,
+    keep_files: Sequence[str] = (),
     **compose_options: Any,
 ) -> ComposeResult:
     """Run an edit that rebuilds a dataset: into `output` (the source only read, under a shared lock), or in place
     when `output` is None or `root` (exclusive lock; the original is kept as `<root>_old` with `keep_backup`, as
-    upstream does, else deleted once the edited copy is in place; the swap is journaled)."""
+    upstream does, else deleted once the edited copy is in place; the swap is journaled). `keep_files`: paths
+    inside the dataset, outside the format, copied unchanged into the result where the original has them."""
     root = Path(root)
+    kept = {rel: resolve_inside(root, rel, "keep_files") for rel in keep_files}
+    compose_options["extra_files"] = {rel: path for rel, path in kept.items() if path.is_file()}
     if output is not None and Path(output).resolve() != root.resolve():
         with reading_source(root, action) as src:
             edit = plan(src)
@@ -546,14 +558,16 @@ def delete_episodes(
     output: Path | str | None = None,
     *,
     keep_backup: bool = True,
+    keep_files: Sequence[str] = (),
     force_reencode: bool = False,
     progress: bool = True,
 ) -> ComposeResult:
     """Remove `episodes` from the dataset at `root`; write to `output`, or replace `root` (the original is kept as
-    `<root>_old` with `keep_backup`, as upstream does, else deleted once the edited copy is in place)."""
+    `<root>_old` with `keep_backup`, as upstream does, else deleted once the edited copy is in place).
+    `keep_files`: see apply_edit."""
     episodes = list(episodes)
     return apply_edit(root, output, "delete episodes from it", lambda src: EditPlan(_kept_episodes(src, episodes), src.info),
-                      keep_backup=keep_backup, force_reencode=force_reencode, progress=progress)
+                      keep_backup=keep_backup, keep_files=keep_files, force_reencode=force_reencode, progress=progress)
 
 
 @dataclass
@@ -564,17 +578,17 @@ class RemovedEpisode:
     writer: Any  # LeRobotDatasetWriter open on the dataset without the episode
 
 
-def remove_saved_episode(writer: Any, episode_index: int = -1) -> RemovedEpisode:
+def remove_saved_episode(writer: Any, episode_index: int = -1, keep_files: Sequence[str] = ()) -> RemovedEpisode:
     """Remove a saved episode from the dataset that `writer` (a LeRobotDatasetWriter) has open: -1 is the last one;
-    later episodes are renumbered as LeRobot's delete_episodes does. `writer` is closed; the returned writer
-    appends to the result. Removing the only episode removes the dataset folder (a dataset with no episode is no
-    folder, see LeRobotDatasetWriter.create) and returns a writer that creates it again with the same features.
+    later episodes are renumbered as LeRobot's delete_episodes does. `writer` is closed; the returned writer (of
+    the same class) appends to the result. Removing the only episode removes the dataset folder (a dataset with no
+    episode is no folder, see LeRobotDatasetWriter.create) and returns a writer that creates it again with the
+    same features. `keep_files` (paths inside the dataset the format does not know) survive the rebuild.
 
     The dataset is rebuilt without the episode next to the original and swapped in with a journal: a crash at any
     point leaves either the original or the edited dataset under `root`, never neither (recover() finishes it).
     """
-    from .writer import LeRobotDatasetWriter
-
+    writer_class = type(writer)
     root = Path(writer.root)
     total = int(writer.total_episodes)
     if total == 0:
@@ -587,8 +601,8 @@ def remove_saved_episode(writer: Any, episode_index: int = -1) -> RemovedEpisode
     encoder, info, fsync = writer.video_encoder, dict(writer.info), writer.fsync
     writer.close()
     if total > 1:
-        delete_episodes(root, [index], keep_backup=False, progress=False)
-        return RemovedEpisode(index, LeRobotDatasetWriter.open(root, video_encoder=encoder, fsync=fsync))
+        delete_episodes(root, [index], keep_backup=False, keep_files=keep_files, progress=False)
+        return RemovedEpisode(index, writer_class.open(root, video_encoder=encoder, fsync=fsync))
     with editing_in_place(root, "remove its only episode"):
         removed = root.with_name(f".{root.name}.removed-{os.getpid()}")
         durable_io.replace(root, removed, fsync)  # one atomic step: the dataset is gone, the rest is cleanup
@@ -596,7 +610,7 @@ def remove_saved_episode(writer: Any, episode_index: int = -1) -> RemovedEpisode
     features = {k: v for k, v in info["features"].items() if k not in ("timestamp", "frame_index", "episode_index", "index", "task_index")}
     for ft in features.values():
         ft.pop("info", None)
-    new = LeRobotDatasetWriter.create(
+    new = writer_class.create(
         root, fps=int(info["fps"]), features=features, robot_type=info.get("robot_type"),
         use_videos=bool(video_keys(features)), video_encoder=encoder, chunks_size=int(info["chunks_size"]),
         data_files_size_in_mb=float(info["data_files_size_in_mb"]),

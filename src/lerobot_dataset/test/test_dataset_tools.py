@@ -20,6 +20,7 @@ import dataset_tools_testlib as tl  # noqa: E402
 from oracle import synthetic_episodes as syn  # noqa: E402
 
 from lerobot_dataset import tools  # noqa: E402
+from lerobot_dataset.errors import UnsafePathError  # noqa: E402
 from lerobot_dataset.format import read_info  # noqa: E402
 from lerobot_dataset.source_dataset import DatasetToolError, load_source, read_tasks  # noqa: E402
 from lerobot_dataset.validate import validate_dataset  # noqa: E402
@@ -143,6 +144,22 @@ def test_delete_in_place_keeps_original_as_old(src_a, items_a, tmp_path):
         tools.delete_episodes(root, [0], progress=False)
     assert read_info(root)["total_episodes"] == 5
     assert not list(tmp_path.glob("*.edit-*")) and not list(tmp_path.glob("*.partial-*"))
+
+
+def test_delete_keeps_the_files_asked_for(src_a, tmp_path):
+    """keep_files: files outside the format (the recorder's interface file) go along into the edited dataset;
+    a missing one is skipped, one outside the dataset is refused before anything is written."""
+    root = tmp_path / "with_extra"
+    shutil.copytree(src_a, root)
+    (root / "meta/robot_interface.yaml").write_text("fps: 30\n")
+    result = tools.delete_episodes(root, [0], tmp_path / "out", keep_files=("meta/robot_interface.yaml", "meta/absent.txt"),
+                                   progress=False)
+    assert (result.root / "meta/robot_interface.yaml").read_text() == "fps: 30\n"
+    assert not (result.root / "meta/absent.txt").exists()
+    assert validate_dataset(result.root).ok
+    with pytest.raises(UnsafePathError, match=r"keep_files.*'\.\./outside\.txt'"):
+        tools.delete_episodes(root, [0], tmp_path / "out2", keep_files=("../outside.txt",), progress=False)
+    assert not (tmp_path / "out2").exists()
 
 
 def test_delete_errors(src_a, tmp_path):

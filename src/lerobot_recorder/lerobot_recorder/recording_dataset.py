@@ -4,12 +4,11 @@
 checks that an existing dataset has exactly those features, fps and robot type. A new dataset's folder appears
 with its first saved episode (the writer's rule), so a recording or conversion that saves nothing leaves nothing
 behind. `validate_saved_episode` is the fast post-save check of one episode (metadata row, data rows, timestamps,
-video spans). `remove_saved_episode` rebuilds the dataset without one episode (the recorder's ~/discard_episode).
+video spans). `remove_saved_episode` rebuilds the dataset without one episode (the recorder's ~/discard_episode) through
+the dataset package's crash-safe removal.
 """
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,10 +105,11 @@ def open_dataset_writer(
     `append_hint` is how the caller's user asks for appending (the node's `append:=true`, the CLI's `--append`),
     so errors name the caller's own flag."""
     from lerobot_dataset import VideoEncoderConfig
+    from lerobot_dataset.recovery import finish_interrupted_replace
 
     writer_class = _interface_writer_class(interface)
     root = Path(root)
-    recover_interrupted_removal(root)
+    finish_interrupted_replace(root)  # a removal a crash interrupted: the dataset may be under another name
     features = interface_features(interface, use_videos)
     if append:
         if not (root / "meta" / "info.json").exists():
@@ -189,64 +189,15 @@ def validate_saved_episode(root: Path, episode_index: int) -> tuple[bool, str]:
 
 
 def remove_saved_episode(writer, root: Path, episode_index: int):
-    """Remove a saved episode from the dataset the writer has open (-1 = the last one); later episodes are
-    renumbered as LeRobot's delete_episodes does. Returns (a new writer open on the dataset, removed index).
+    """Remove a saved episode from the dataset the writer has open at `root` (-1 = the last one); later episodes
+    are renumbered as LeRobot's delete_episodes does. Returns (a new writer open on the dataset, removed index).
 
-    The writer is closed, the dataset rebuilt without the episode by the dataset tools into a sibling folder
-    (`<root>.delete-tmp`), and the folders swapped through `<root>.delete-old`, which is removed once the new one is
-    in place. A crash between the two renames leaves the dataset only in `<root>.delete-old`: the next removal (and
-    `recover_interrupted_removal`) puts it back first instead of deleting it."""
-    from lerobot_dataset.format import DEFAULT_FEATURES
-    from lerobot_dataset.tools import delete_episodes
+    The dataset package does the work (lerobot_dataset.tools.remove_saved_episode): the dataset is rebuilt without
+    the episode next to the original and swapped in through a journal that any later open of the dataset (or
+    `lerobot-dataset recover`) finishes after a crash. The interface file goes along into the rebuilt dataset."""
+    from lerobot_dataset.tools import remove_saved_episode as remove_episode
 
-    root = Path(root)
-    total = int(writer.total_episodes)
-    if total == 0:
-        raise ValueError("the dataset has no saved episode to remove")
-    index = total - 1 if episode_index < 0 else int(episode_index)
-    if not 0 <= index < total:
-        raise ValueError(f"episode {index} does not exist; the dataset has episodes 0..{total - 1}")
-    if writer.episode_length:
-        raise ValueError("an episode is being recorded; finish or discard it first")
-    encoder, info = writer.video_encoder, writer.info
-    writer.close()
-    recover_interrupted_removal(root)
-    staged, old = _removal_folders(root)
-    if staged.exists():
-        shutil.rmtree(staged)
-    if total == 1:
-        # The tools refuse to delete every episode. A dataset without episodes is no folder at all (the writer
-        # makes it with the first saved episode): remove it, and continue with a new writer of the same features.
-        os.replace(root, old)
-        shutil.rmtree(old, ignore_errors=True)
-        features = {k: v for k, v in info["features"].items() if k not in DEFAULT_FEATURES}
-        writer = type(writer).create(root, fps=int(info["fps"]), features=features,
-                                             robot_type=info.get("robot_type"),
-                                             use_videos=any(f["dtype"] == "video" for f in features.values()),
-                                             video_encoder=encoder)
-        return writer, index
-    delete_episodes(root, [index], output=staged, progress=False)
-    if (root / INTERFACE_FILE).exists():  # the dataset tools rebuild meta/ without files they do not know
-        shutil.copy2(root / INTERFACE_FILE, staged / INTERFACE_FILE)
-    os.replace(root, old)
-    os.replace(staged, root)
-    shutil.rmtree(old, ignore_errors=True)
-    return type(writer).open(root, video_encoder=encoder), index
-
-
-def _removal_folders(root: Path) -> tuple[Path, Path]:
-    return root.with_name(root.name + ".delete-tmp"), root.with_name(root.name + ".delete-old")
-
-
-def recover_interrupted_removal(root: Path) -> bool:
-    """Undo what a crash during `remove_saved_episode` left: the dataset only in `<root>.delete-old` goes back to
-    `root`; a leftover `<root>.delete-old` next to a valid `root` is removed. True when the dataset was put back."""
-    root = Path(root)
-    _, old = _removal_folders(root)
-    if not old.exists():
-        return False
-    if not root.exists():
-        os.replace(old, root)
-        return True
-    shutil.rmtree(old)
-    return False
+    if Path(root).resolve() != Path(writer.root).resolve():
+        raise ValueError(f"the writer has {writer.root} open, not {root}")
+    removed = remove_episode(writer, episode_index, keep_files=(INTERFACE_FILE,))
+    return removed.writer, removed.episode_index

@@ -203,6 +203,51 @@ def test_remove_saved_episodes_and_keep_recording(tmp_path):
     meta = DatasetMeta(rig.root)
     assert meta.total_episodes == 1 and meta.tasks == ["again"]
     assert not any(p.name.startswith("ds.delete") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".ds.") for p in tmp_path.iterdir())  # the tools' staging/backup folders
+
+
+class CrashAtRename(BaseException):
+    """Stands for the process dying: nothing after the rename runs, no cleanup (`except Exception` misses it)."""
+
+
+def test_removal_interrupted_between_the_renames_is_finished_by_the_dataset_recovery(tmp_path, monkeypatch):
+    """The recorder's removal swaps folders through the dataset package's journal, so a crash between taking the
+    original away and putting the rebuilt copy in its place is finished by whatever opens the dataset next
+    (LeRobotDatasetWriter.open, `lerobot-dataset recover`), and the interface file survives the rebuild."""
+    from lerobot_dataset import LeRobotDatasetWriter
+    from lerobot_dataset.reader import DatasetMeta
+    from lerobot_recorder.recording_dataset import INTERFACE_FILE, remove_saved_episode
+
+    rig = Rig(tmp_path)
+    rig.now = T0
+    rig.run_until(T0 + 300 * MS)
+    for task in ("drop", "keep"):
+        rig.session.begin(EpisodeGoal(task, 0.5), rig.now)
+        rig.run_until(rig.now + 800 * MS)
+    assert [r.episode_index for r in rig.reports if r.saved] == [0, 1]
+    interface_text = (rig.root / INTERFACE_FILE).read_text()
+
+    real_replace = __import__("os").replace
+
+    def crash_when_the_copy_moves_in(src, dst, *args, **kwargs):
+        if Path(dst) == rig.root:
+            raise CrashAtRename()
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr("os.replace", crash_when_the_copy_moves_in)
+    with pytest.raises(CrashAtRename):
+        remove_saved_episode(rig.writer, rig.root, 0)
+    monkeypatch.undo()
+    assert not rig.root.exists()  # the crash came between the two renames
+
+    writer = LeRobotDatasetWriter.open(rig.root)  # the dataset package alone finishes the swap
+    assert writer.total_episodes == 1
+    writer.close()
+    meta = DatasetMeta(rig.root)
+    assert meta.total_episodes == 1 and meta.tasks == ["keep"]
+    assert validate_saved_episode(rig.root, 0)[0]
+    assert (rig.root / INTERFACE_FILE).read_text() == interface_text
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("ds", ".ds"))) == ["ds"]
 
 
 def test_clock_jumping_back_ends_the_episode_and_starts_a_new_grid(tmp_path):
