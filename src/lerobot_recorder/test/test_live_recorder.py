@@ -336,3 +336,16 @@ def test_a_hung_writer_never_deadlocks_the_recorder(rig):
     assert "exiting without closing the dataset" in r.log.text()
     hang.set()  # the writer comes back: its thread finishes the save it was in
     assert attempt > 0
+
+
+def test_the_disk_guard_measures_the_disk_a_new_dataset_will_be_on(rig, tmp_path):
+    """The dataset folder appears with the first saved episode, so until then the guard measures the nearest
+    existing parent (measuring the missing folder failed and left the guard blind: no refusal on a full disk)."""
+    r = rig(min_free_disk_mb=1e12, warn_free_disk_mb=1e12)  # more than any disk: "nearly full"
+    assert not r.root.exists()
+    state = wait_for(lambda: r.recorder.disk.state if r.recorder.disk.state.free_mb >= 0 else None, "disk measured")
+    assert state.full and state.low
+    r.recorder.activate()
+    assert "below min_free_disk_mb" in r.recorder.goal_refusal("take", 0.0)
+    deeper = tmp_path / "not" / "yet" / "there"
+    assert live_recorder.DiskGuard(0.0, 0.0).measure(deeper).free_mb > 0
