@@ -150,6 +150,14 @@ def test_rtc_gives_the_policy_the_old_rows_from_the_observation_tick_padded_by_r
     assert np.allclose(prefix[6:], real[-1], atol=1e-5)  # padded with the last real row, never zeros
 
 
+def test_rtc_default_horizon_is_the_overlap_with_the_old_chunk():
+    runtime, clock, policy, robot = build(mode="rtc", rows=10, latency=0.25, chunk_size_threshold=0.5)
+    prime(runtime, clock, robot)
+    chunks(drive(runtime, clock, robot, 3.0, until=lambda r: len(chunks(r)) >= 2))
+    rtc = policy.calls[1]
+    assert rtc["execution_horizon"] == 6 and rtc["prev_chunk_left_over"].shape == (1, 6, 2)  # no padding
+
+
 def test_a_chunk_computed_across_a_reset_is_discarded():
     runtime, clock, policy, robot = build(mode="async", rows=10, latency=0.2)
     prime(runtime, clock, robot)

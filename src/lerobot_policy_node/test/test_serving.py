@@ -29,7 +29,7 @@ def test_configure_builds_the_runtime_with_the_checkpoints_settings(trained):
                                  SimClock())
     runtime = served.runtime
     assert served.compatibility.ok and served.compatibility.unchecked == []
-    assert runtime.config.execution_horizon == 8  # the flow_chunk config's rtc_config, not a code default
+    assert runtime.config.execution_horizon == 0  # the overlap with the old chunk
     assert runtime.runner.chunk_rows == 16  # rtc executes whole chunks
     assert runtime.latency.warmup == 2 and len(runtime.latency) == 0  # warm-up not in the statistics
     bound = runtime.gates.config.max_step

@@ -78,8 +78,9 @@ PARAMETERS = (
                   "fraction of a chunk", bounds=(0.0, 1.0), read_only=True),
     ParameterSpec("actions_per_chunk", 0, "rows of each chunk to execute; 0 = sync: the policy's n_action_steps, "
                   "async/rtc: the whole chunk", bounds=(0, 100000), read_only=True),
-    ParameterSpec("execution_horizon", 0, "rtc: end row of the soft mask over the previous chunk; 0 = the policy's "
-                  "rtc_config (10 when it has none)", bounds=(0, 100000), read_only=True),
+    ParameterSpec("execution_horizon", 0, "rtc: end row of the soft mask over the previous chunk; 0 = every row it "
+                  "has left from the observation tick (the overlap, the paper's H - s)", bounds=(0, 100000),
+                  read_only=True),
     ParameterSpec("interpolation_multiplier", 1, "command_stream: set-points per control tick (linear between rows)",
                   bounds=(1, 100), read_only=True),
     ParameterSpec("warmup_inferences", 2, "inferences at configure on a neutral observation (not in the latency "
@@ -348,23 +349,24 @@ class PolicyNode(LifecycleNode):
     def _execute_run(self, goal_handle) -> RunPolicy.Result:
         goal = goal_handle.request
         generation = self._start_run(goal.task or None)
-        started = time.monotonic()
+        started = self._now_ns()  # the node clock: durations hold under use_sim_time too
         reason = ""
         while not reason:
             stats = self.served.runtime.stats() if self.served is not None else None
+            elapsed = (self._now_ns() - started) / 1e9
             if goal_handle.is_cancel_requested:
                 reason = "canceled"
+            elif stats is not None and stats.failed:  # before the generation: a failure also deactivates
+                reason = f"failed: {stats.failed}"
             elif generation != self._run_generation or stats is None:
                 reason = self._run_end_reason
-            elif stats.failed:
-                reason = f"failed: {stats.failed}"
-            elif goal.duration > 0 and time.monotonic() - started >= goal.duration:
+            elif goal.duration > 0 and elapsed >= goal.duration:
                 reason = "duration reached"
             else:
                 goal_handle.publish_feedback(RunPolicy.Feedback(
                     chunks=stats.chunks, latency_p50=stats.latency_p50_s or 0.0,
                     latency_p95=stats.latency_p95_s or 0.0, queue_depth=stats.queue_depth,
-                    stale_observations=stats.stale_observations, elapsed=time.monotonic() - started))
+                    stale_observations=stats.stale_observations, elapsed=elapsed))
                 time.sleep(FEEDBACK_PERIOD_S)
         if generation == self._run_generation:
             self._end_run(reason)

@@ -48,8 +48,11 @@ class RuntimeConfig:
     aggregate_fn_name: str = "weighted_average"
     # async/rtc: request the next chunk when the rows left are at most this fraction of a chunk (upstream async 0.5).
     chunk_size_threshold: float = 0.5
-    # rtc: end row of the soft mask over the previous chunk's rows (upstream default 10, typically 8-12).
-    execution_horizon: int = 10
+    # rtc: end row of the soft mask over the previous chunk's rows. 0: every row the old chunk has left from the
+    # observation tick (the overlap, the paper's H - s), so the first rows executed from the new chunk, right after
+    # the frozen delay, are still guided; a fixed value (upstream's RTCConfig default is 10) is padded by repeating
+    # the old chunk's last row when the overlap is shorter.
+    execution_horizon: int = 0
     # Inference latencies kept for the p50/p95 statistics (warm-up excluded).
     latency_window: int = 100
     # After an inference error, wait this long before the next try; fail after this many errors in a row.
@@ -64,8 +67,8 @@ class RuntimeConfig:
         aggregate_old_weight(self.aggregate_fn_name)  # raises for an unknown name
         if not 0.0 <= self.chunk_size_threshold <= 1.0:
             raise ValueError(f"chunk_size_threshold must be in [0, 1], got {self.chunk_size_threshold}")
-        if self.execution_horizon < 1:
-            raise ValueError(f"execution_horizon must be >= 1, got {self.execution_horizon}")
+        if self.execution_horizon < 0:
+            raise ValueError(f"execution_horizon must be >= 0 (0 = the overlap), got {self.execution_horizon}")
         if self.retry_delay_s < 0 or self.max_consecutive_errors < 1 or self.idle_sleep_s <= 0:
             raise ValueError("retry_delay_s must be >= 0, max_consecutive_errors >= 1 and idle_sleep_s > 0")
 
@@ -254,11 +257,12 @@ class PolicyRuntime:
     def _rtc_request(self, observation_tick: int) -> RtcRequest | None:
         """The old plan's rows from the observation tick on; the delay is the p95 latency in rows (capped at the
         rows the old plan really has). None without a previous chunk: the first chunk is unguided."""
-        prefix = self.queue.rows_from(observation_tick, self.runner.chunk_rows or self.config.execution_horizon)
+        chunk_rows = self.runner.chunk_rows or max(self.config.execution_horizon, 1)
+        prefix = self.queue.rows_from(observation_tick, chunk_rows)
         if len(prefix) == 0:
             return None
         delay = min(self.latency.delay_ticks(self.ticks.period_s), len(prefix))
-        horizon = min(self.config.execution_horizon, self.runner.chunk_rows or self.config.execution_horizon)
+        horizon = min(self.config.execution_horizon or len(prefix), chunk_rows)
         return RtcRequest(prefix, delay, horizon)
 
     def _failed(self, error: Exception) -> InferenceFailed:

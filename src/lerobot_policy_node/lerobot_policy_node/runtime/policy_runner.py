@@ -99,7 +99,8 @@ class PolicyRunner:
     def warm_up(self, count: int, rtc_execution_horizon: int | None = None) -> list[float]:
         """`count` inferences on a neutral observation (results dropped): the first calls pay for allocation,
         kernel selection and compilation. With an RTC horizon every call after the first is a guided one, so the
-        guided path is warm too (and a policy without RTC support fails here, at configure)."""
+        guided path is warm too (and a policy without RTC support fails here, at configure); 0 guides over the whole
+        previous chunk."""
         latencies = []
         values = self.example_values()
         previous: np.ndarray | None = None
@@ -107,7 +108,7 @@ class PolicyRunner:
             started = time.perf_counter()
             rtc = None
             if rtc_execution_horizon is not None and previous is not None:
-                rtc = RtcRequest(previous, 1, rtc_execution_horizon)
+                rtc = RtcRequest(previous, 1, rtc_execution_horizon or len(previous))
             previous = self.predict(values, self.interface.task.text, rtc)
             latencies.append(time.perf_counter() - started)
         self.policy.reset()

@@ -26,9 +26,6 @@ from lerobot_policy_node.runtime.limits import (
 from lerobot_policy_node.runtime.observation import ObservationAssembler
 from lerobot_policy_node.runtime.policy_runner import PolicyRunner
 
-DEFAULT_EXECUTION_HORIZON = 10  # upstream RTCConfig's default, for policies whose config has none
-
-
 @dataclass(frozen=True)
 class ServingConfig:
     # The checkpoint: a pretrained_model/ folder or a Hugging Face Hub repo id (+ revision), and the torch device.
@@ -44,7 +41,7 @@ class ServingConfig:
     # Rows of each chunk to execute; 0: sync executes the policy's n_action_steps (as upstream's select_action),
     # async/rtc the whole chunk.
     actions_per_chunk: int = 0
-    # RTC soft-mask end; 0: the policy's rtc_config.execution_horizon (upstream default 10 when it has none).
+    # RTC soft-mask end (rows of the new chunk); 0: the overlap with the old chunk (see engine.RuntimeConfig).
     execution_horizon: int = 0
     warmup_inferences: int = 2
     use_torch_compile: bool = False
@@ -155,13 +152,6 @@ def _rows_per_chunk(config: ServingConfig, policy: Any) -> int:
     return int(getattr(getattr(policy, "config", None), "n_action_steps", 0) or 0)
 
 
-def _execution_horizon(config: ServingConfig, policy: Any) -> int:
-    if config.execution_horizon:
-        return config.execution_horizon
-    rtc = getattr(getattr(policy, "config", None), "rtc_config", None)
-    return int(getattr(rtc, "execution_horizon", 0) or DEFAULT_EXECUTION_HORIZON)
-
-
 def default_loader(path: str, device: str, revision: str | None) -> Any:
     from lerobot_train import load_policy
 
@@ -193,7 +183,7 @@ def build_served_policy(config: ServingConfig, clock_ns: Callable[[], int],
         runtime_config = RuntimeConfig(
             mode=config.mode, aggregate_fn_name=config.aggregate_fn_name,
             chunk_size_threshold=config.chunk_size_threshold,
-            execution_horizon=_execution_horizon(config, policy), retry_delay_s=config.retry_delay_s,
+            execution_horizon=config.execution_horizon, retry_delay_s=config.retry_delay_s,
             max_consecutive_errors=config.max_consecutive_errors)
         monitor = ExecutionMonitor(ExecutionMonitorConfig(config.executor_goals, config.executor_goal_tolerance,
                                                           config.executor_goal_timeout_s))
