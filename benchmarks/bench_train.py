@@ -139,9 +139,9 @@ def run_upstream(dataset: Path, args: argparse.Namespace, workers: int, tmp: Pat
             steps.append((float(m.group(2)), float(m.group(3))))
     if len(steps) < args.steps:
         raise SystemExit(f"upstream logged {len(steps)} measured steps, expected {args.steps}")
-    update, data = zip(*steps)
-    return Result("upstream 0.4.4", workers, statistics.mean(u + d for u, d in steps), statistics.mean(data), wall,
-                  args.batch_size)
+    step_s = statistics.mean(update + data for update, data in steps)
+    data_s = statistics.mean(data for _, data in steps)
+    return Result("upstream 0.4.4", workers, step_s, data_s, wall, args.batch_size)
 
 
 def print_table(results: list[Result]) -> None:
