@@ -239,15 +239,29 @@ class Run:
     sample_log: Path | None = None
 
 
-def _load_robot_interface(cfg: TrainPipelineConfig) -> dict[str, Any] | None:
-    if not cfg.robot_interface:
-        return None
+# where the recorder keeps the robot interface file a dataset was recorded with (upstream ignores the file)
+DATASET_INTERFACE_FILE = "meta/robot_interface.yaml"
+
+
+def load_robot_interface(cfg: TrainPipelineConfig, dataset: Any) -> dict[str, Any] | None:
+    """The robot interface stored in each checkpoint's robot_interface.json: --robot_interface, else the dataset's
+    own meta/robot_interface.yaml (written by the recorder), else None (a dataset recorded elsewhere)."""
     import yaml
 
-    path = Path(cfg.robot_interface).expanduser()
-    if not path.is_file():
-        raise TrainingError(f"--robot_interface {path}: no such file")
-    return yaml.safe_load(path.read_text())
+    if cfg.robot_interface:
+        path = Path(cfg.robot_interface).expanduser()
+        if not path.is_file():
+            raise TrainingError(f"--robot_interface {path}: no such file")
+    else:
+        roots = getattr(dataset.meta, "roots", None) or [dataset.meta.root]
+        path = Path(roots[0]) / DATASET_INTERFACE_FILE
+        if not path.is_file():
+            return None
+        log.info("robot interface from the dataset: %s", path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise TrainingError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
 def make_policy_and_processors(cfg: TrainPipelineConfig, dataset: Any, ctx: DistributedContext) -> tuple[Any, Any, Any]:
@@ -375,7 +389,7 @@ def build_run(cfg: TrainPipelineConfig) -> Run:
                                         find_unused_parameters=True)
     run = Run(cfg=cfg, ctx=ctx, dataset=dataset, policy=policy, model=model, preprocessor=pre, postprocessor=post,
               optimizer=optimizer, scheduler=scheduler, sampler=sampler, loader=loader, ema=ema, scaler=scaler,
-              autocast_dtype=autocast_dtype, robot_interface=_load_robot_interface(cfg))
+              autocast_dtype=autocast_dtype, robot_interface=load_robot_interface(cfg, dataset))
     if os.environ.get(SAMPLE_LOG_ENV):
         run.sample_log = Path(os.environ[SAMPLE_LOG_ENV]) / f"rank{ctx.rank}.jsonl"
         run.sample_log.parent.mkdir(parents=True, exist_ok=True)

@@ -169,7 +169,8 @@ class TrainPipelineConfig:
     save_checkpoint_to_hub: bool = False
     # batches each DataLoader worker loads ahead
     prefetch_factor: int = 2
-    # the robot interface YAML the dataset was recorded with; stored in robot_interface.json of each checkpoint
+    # the robot interface YAML the dataset was recorded with, stored in robot_interface.json of each checkpoint
+    # (None: the dataset's own meta/robot_interface.yaml, which the recorder writes, when there is one)
     robot_interface: str | None = None
 
     # ------------------------------------------------------------------------------------------ JSON

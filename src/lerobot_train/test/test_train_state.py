@@ -193,3 +193,21 @@ def test_metrics_rows_csv_resume_and_png(tmp_path):
     assert [r["step"] for r in resumed.rows] == ["10", "20"]
     png = plot_training_curves(resumed, tmp_path / "training_curves.png", title="test")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_robot_interface_from_flag_or_the_datasets_meta(tmp_path):
+    from types import SimpleNamespace
+
+    from lerobot_train.train import TrainingError, load_robot_interface
+    from lerobot_train.train_config import TrainPipelineConfig
+
+    dataset = SimpleNamespace(meta=SimpleNamespace(roots=[tmp_path]))
+    assert load_robot_interface(TrainPipelineConfig(), dataset) is None  # recorded elsewhere: nothing to store
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "robot_interface.yaml").write_text("robot_type: so_follower\nfps: 30\n")
+    assert load_robot_interface(TrainPipelineConfig(), dataset) == {"robot_type": "so_follower", "fps": 30}
+    own = tmp_path / "mine.yaml"
+    own.write_text("fps: 15\n")
+    assert load_robot_interface(TrainPipelineConfig(robot_interface=str(own)), dataset) == {"fps": 15}
+    with pytest.raises(TrainingError, match="--robot_interface .*nope.yaml: no such file"):
+        load_robot_interface(TrainPipelineConfig(robot_interface=str(tmp_path / "nope.yaml")), dataset)
