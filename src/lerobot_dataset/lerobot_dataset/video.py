@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -40,12 +41,22 @@ class EncoderStalledError(EncoderError):
     """A worker queue stayed full for longer than the stall timeout."""
 
 
+class EncoderHungError(EncoderError):
+    """A worker did not take or finish a command (begin, end, abort an episode) within `command_timeout_s`: a hung
+    encoder or disk. The worker stays unusable (every later call raises this at once): close the writer and open
+    the dataset again."""
+
+
 @dataclass
 class VideoEncoderConfig:
     """Encoder settings for video features (defaults as upstream lerobot: AV1 via SVT, GOP 2, crf 30, preset 12).
 
     `queue_maxsize` frames are buffered per camera; when the encoder cannot keep up, `add_frame` blocks (up to
     `stall_timeout_s`) and the stall is counted and logged. Frames are never dropped.
+    `command_timeout_s` bounds every other wait on a camera's worker: queueing the begin/end/abort of an episode
+    and finishing an episode (encoding the frames still queued, flushing the encoder, writing the segment). A
+    worker that takes longer is hung (a stuck encoder or disk): the call fails with EncoderHungError naming the
+    camera and the stage, so the writer's caller is never blocked for good.
     """
 
     vcodec: str = "libsvtav1"
@@ -58,6 +69,7 @@ class VideoEncoderConfig:
     encoder_threads: int | None = None
     queue_maxsize: int = 60
     stall_timeout_s: float = 30.0
+    command_timeout_s: float = 60.0  # generous: flushing up to queue_maxsize frames on a busy machine
 
     def __post_init__(self) -> None:
         name = self.encoder_name
@@ -67,6 +79,9 @@ class VideoEncoderConfig:
             raise ValueError(f"video encoder: codec {self.vcodec!r} ({name}) is not available in PyAV") from exc
         if self.queue_maxsize < 1:
             raise ValueError(f"video encoder: queue_maxsize must be >= 1, got {self.queue_maxsize}")
+        if not self.stall_timeout_s > 0 or not self.command_timeout_s > 0:
+            raise ValueError(f"video encoder: stall_timeout_s and command_timeout_s must be > 0, got "
+                             f"{self.stall_timeout_s} and {self.command_timeout_s}")
 
     @property
     def encoder_name(self) -> str:
@@ -180,10 +195,13 @@ _STOP = 4
 class FrameWorker:
     """One background thread fed by a bounded queue; subclasses implement the per-frame work."""
 
-    def __init__(self, name: str, queue_maxsize: int, stall_timeout_s: float, sample_stats: bool = True):
+    def __init__(self, name: str, queue_maxsize: int, stall_timeout_s: float, sample_stats: bool = True,
+                 command_timeout_s: float = 60.0):
         self.name = name
         self._q: queue.Queue = queue.Queue(maxsize=queue_maxsize)
         self._stall_timeout_s = stall_timeout_s
+        self._command_timeout_s = command_timeout_s
+        self._hung: str | None = None  # what the worker failed to do in time; set once, for good
         self._sample_stats = sample_stats
         self.stalls = 0
         self.stall_seconds = 0.0
@@ -203,6 +221,7 @@ class FrameWorker:
         return self._error
 
     def put_frame(self, frame_hwc: np.ndarray) -> None:
+        self._check_not_hung()
         if self._error is not None:
             raise EncoderError(f"{self.name}: worker failed: {self._error!r}") from self._error
         try:
@@ -225,27 +244,66 @@ class FrameWorker:
             self.stall_seconds += time.monotonic() - t0
 
     def begin(self, payload: Any) -> None:
-        self._q.put((_BEGIN, payload))
+        self._send(_BEGIN, payload, "begin an episode")
 
     def request_end(self) -> Future:
-        """Ask the worker to finish the episode; the future gets the WorkerResult (or the worker's error)."""
+        """Ask the worker to finish the episode; the future gets the WorkerResult (or the worker's error). Wait for
+        it with `wait_end`."""
         fut: Future = Future()
-        self._q.put((_END, fut))
+        self._send(_END, fut, "end the episode")
         return fut
+
+    def wait_end(self, fut: Future, what: str = "the episode", timeout: float | None = None) -> WorkerResult:
+        """The result of `request_end` (raises the worker's error); EncoderHungError past `timeout` (default
+        command_timeout_s). `what` names the episode in that error."""
+        return self._wait(fut, f"finish {what}", timeout)
 
     def end(self) -> WorkerResult:
         """Finish the episode: wait for the queue to drain and return the result (raises the worker's error)."""
-        return self.request_end().result()
+        return self.wait_end(self.request_end())
 
     def abort(self) -> None:
         fut: Future = Future()
-        self._q.put((_ABORT, fut))
-        fut.result()
+        self._send(_ABORT, fut, "abort the episode")
+        self._wait(fut, "abort the episode")
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self._thread.is_alive():
-            self._q.put((_STOP, None))
+        """End the thread (waiting at most `timeout`); a hung worker is left behind (it is a daemon thread) with a
+        stop request queued if there is room, so it ends if it ever comes back."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self._q.put((_STOP, None), timeout=0 if self._hung else timeout)
+        except queue.Full:
+            return
+        if not self._hung:
             self._thread.join(timeout)
+
+    # ---- bounded waits on the worker thread
+    def _check_not_hung(self) -> None:
+        if self._hung is not None:
+            raise EncoderHungError(f"{self.name}: the worker is hung ({self._hung}); close the writer and open the "
+                                   "dataset again")
+
+    def _declare_hung(self, what: str) -> EncoderHungError:
+        self._hung = what
+        log.error("%s: worker hung: %s", self.name, what)
+        return EncoderHungError(f"{self.name}: {what} (a hung encoder or disk?)")
+
+    def _send(self, kind: int, payload: Any, stage: str) -> None:
+        self._check_not_hung()
+        try:
+            self._q.put((kind, payload), timeout=self._command_timeout_s)
+        except queue.Full:
+            raise self._declare_hung(f"its queue stayed full for {self._command_timeout_s:g} s when asked to "
+                                     f"{stage}") from None
+
+    def _wait(self, fut: Future, stage: str, timeout: float | None = None) -> Any:
+        limit = self._command_timeout_s if timeout is None else max(0.0, timeout)
+        try:
+            return fut.result(timeout=limit)
+        except FutureTimeout:
+            raise self._declare_hung(f"the worker did not {stage} within {self._command_timeout_s:g} s") from None
 
     # ---- worker thread
     def _run(self) -> None:
@@ -367,7 +425,7 @@ class VideoSegmentWorker(FrameWorker):
         self._height = height
         self._config = config
         self._encoder: SegmentEncoder | None = None
-        super().__init__(name, config.queue_maxsize, config.stall_timeout_s)
+        super().__init__(name, config.queue_maxsize, config.stall_timeout_s, command_timeout_s=config.command_timeout_s)
 
     def _on_begin(self, payload: Any) -> None:
         self._on_abort()
@@ -396,11 +454,12 @@ class PngImageWorker(FrameWorker):
     """PNG-encodes an image feature's frames into a spill file of the episode (embedded into the data parquet,
     a bounded batch of frames at a time, when the episode is saved)."""
 
-    def __init__(self, name: str, queue_maxsize: int = 60, stall_timeout_s: float = 30.0, compress_level: int = 6):
+    def __init__(self, name: str, queue_maxsize: int = 60, stall_timeout_s: float = 30.0, compress_level: int = 6,
+                 command_timeout_s: float = 60.0):
         self._compress_level = compress_level
         self._spill: SpilledPngs | None = None
         self._file: Any = None
-        super().__init__(name, queue_maxsize, stall_timeout_s)
+        super().__init__(name, queue_maxsize, stall_timeout_s, command_timeout_s=command_timeout_s)
 
     def _on_begin(self, payload: Any) -> None:
         self._on_abort()
@@ -553,6 +612,7 @@ def pix_fmt_channels(pix_fmt: str | None) -> int:
 
 __all__ = [
     "EncoderError",
+    "EncoderHungError",
     "EncoderStalledError",
     "FrameWorker",
     "PngImageWorker",

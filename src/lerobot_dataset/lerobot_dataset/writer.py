@@ -53,6 +53,7 @@ from .recovery import STAGING_DIR, PendingVideo, pending_segment_path, place_pen
 from .stats import Stats, aggregate_stats, vector_stats
 from .video import (
     EncoderError,
+    EncoderHungError,
     PngImageWorker,
     VideoEncoderConfig,
     VideoSegmentWorker,
@@ -316,7 +317,8 @@ class LeRobotDatasetWriter:
             lay = self._layouts[k]
             self._workers[k] = VideoSegmentWorker(k, self.fps, lay.width, lay.height, video_encoder)
         for k in self._image_keys:
-            self._workers[k] = PngImageWorker(k, video_encoder.queue_maxsize, video_encoder.stall_timeout_s)
+            self._workers[k] = PngImageWorker(k, video_encoder.queue_maxsize, video_encoder.stall_timeout_s,
+                                              command_timeout_s=video_encoder.command_timeout_s)
         # One single-thread executor per camera: that camera's episodes are appended in order.
         self._placers = {k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lerobot-place-{k}") for k in self._video_keys}
         self._placements: list[Future] = []
@@ -497,7 +499,11 @@ class LeRobotDatasetWriter:
         task = self._validate(frame, task)
         n = self._episode_length
         if n == 0:
-            self._begin_episode()
+            try:
+                self._begin_episode()
+            except EncoderError as exc:  # a hung worker: the episode cannot start
+                self.discard_episode()
+                raise EpisodeSaveError(f"episode {self.total_episodes} not started: {exc}") from exc
         for k in self._numeric_keys:
             self._buffers[k].append(np.array(frame[k], copy=True))
         for k in self._string_keys:
@@ -598,7 +604,10 @@ class LeRobotDatasetWriter:
     def discard_episode(self) -> None:
         """Throw away the episode in progress (frames, encoded segments)."""
         for w in self._workers.values():
-            w.abort()
+            try:
+                w.abort()
+            except EncoderHungError as exc:  # bounded; the worker now refuses every call, which says why
+                log.error("discarding episode %d: %s", self.total_episodes, exc)
         self._reset_episode()
         shutil.rmtree(self.root / STAGING_DIR / recovery.SEGMENTS_DIR, ignore_errors=True)
 
@@ -645,8 +654,10 @@ class LeRobotDatasetWriter:
     def _flush_workers(self, ep: int, n: int) -> dict[str, WorkerResult]:
         """End the episode in every camera worker (in parallel); any failure abandons the episode."""
         try:
+            deadline = time.monotonic() + self.video_encoder.command_timeout_s  # the workers finish in parallel
             futures = {k: w.request_end() for k, w in self._workers.items()}
-            results = {k: f.result() for k, f in futures.items()}
+            results = {k: self._workers[k].wait_end(f, f"episode {ep}", deadline - time.monotonic())
+                       for k, f in futures.items()}
             self._stage("encoders_flushed")
         except BaseException as exc:
             self.discard_episode()

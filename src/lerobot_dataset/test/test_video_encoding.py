@@ -1,6 +1,7 @@
 """Video side of the writer: encoder settings, CFR concatenation, keyframes per episode, backlog/stall reporting."""
 
 import logging
+import threading
 import time
 from fractions import Fraction
 
@@ -145,3 +146,80 @@ def test_stall_timeout_abandons_episode_with_clear_error(tmp_path):
             w.add_frame(frame(i), task="t")
         assert w.save_episode().episode_index == 0
     assert video_frame_count(F.video_file_path(root, CAM, 0, 0)) == 3
+
+
+class _HungEncode:
+    """Makes a worker's per-frame work block, as a hung encoder or a dead disk does, until released."""
+
+    def __init__(self, worker):
+        self.real = worker._on_frame
+        self.release = threading.Event()
+
+    def __call__(self, frame_hwc):
+        self.release.wait(120)
+        self.real(frame_hwc)
+
+
+def _finishes_within(seconds, call):
+    """call() run on a helper thread: its result or exception, or a test failure if it has not returned in time
+    (so a writer that deadlocks fails the test instead of hanging the test run)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def test_a_hung_encoder_fails_the_save_naming_the_camera(tmp_path):
+    """Issue 9 item 7: save_episode waited for the camera worker without a bound, so a hung encoder or disk kept
+    the caller (the recorder's recording thread) forever. Now the save fails after command_timeout_s with the
+    camera and the stage named, and every later call fails at once instead of waiting again."""
+    cfg = VideoEncoderConfig(vcodec="h264", command_timeout_s=1.0)
+    w = LeRobotDatasetWriter.create(tmp_path / "ds", FPS, FEATS, video_encoder=cfg)
+    hang = _HungEncode(w._workers[CAM])
+    w._workers[CAM]._on_frame = hang
+    try:
+        for i in range(3):
+            w.add_frame(frame(i), task="t")
+        with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker did not finish episode 0 within 1 s"):
+            _finishes_within(30, w.save_episode)
+        assert w.episode_length == 0
+        with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker is hung"):
+            _finishes_within(30, lambda: w.add_frame(frame(0), task="t"))
+        _finishes_within(30, w.close)
+    finally:
+        hang.release.set()
+    assert not (tmp_path / "ds").exists()  # nothing was saved: nothing left behind
+
+
+def test_a_hung_encoder_never_blocks_the_discard_after_a_stall(tmp_path):
+    """A full queue in front of a hung encoder: add_frame gives up after stall_timeout_s and discards the episode;
+    that discard (it queued an abort behind the full queue and waited for it) is bounded too, as is the next
+    episode's begin."""
+    cfg = VideoEncoderConfig(vcodec="h264", queue_maxsize=2, stall_timeout_s=0.2, command_timeout_s=1.0)
+    w = LeRobotDatasetWriter.create(tmp_path / "ds", FPS, FEATS, video_encoder=cfg)
+    hang = _HungEncode(w._workers[CAM])
+    w._workers[CAM]._on_frame = hang
+    try:
+        def record_until_it_fails():
+            for i in range(10):
+                w.add_frame(frame(i), task="t")
+
+        with pytest.raises(EpisodeSaveError, match=f"{CAM}: encoder queue stayed full"):
+            _finishes_within(30, record_until_it_fails)
+        assert w.episode_length == 0
+        with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker is hung.*abort the episode"):
+            _finishes_within(30, lambda: w.add_frame(frame(0), task="t"))
+        _finishes_within(30, w.close)
+    finally:
+        hang.release.set()
