@@ -300,3 +300,35 @@ def test_guided_velocity_makes_the_new_chunk_agree_with_the_rows_it_replaces():
             gaps.append(np.abs(new.rows[:overlap] - old.rows[k_old:k_old + overlap]).mean())
         disagreement[mode] = float(np.mean(gaps))
     assert disagreement["rtc"] < 0.6 * disagreement["async"], disagreement
+
+
+def test_the_task_comes_from_the_task_topic_unless_a_run_sets_one():
+    from std_msgs.msg import String
+
+    from lerobot_recorder.interface import parse_interface
+    from policy_runtime_testlib import INTERFACE_YAML
+
+    text = INTERFACE_YAML.format(fps=10, images="").replace("  text: test task", "  text: test task\n  topic: /task")
+    interface = parse_interface(text, "task_arm.yaml")
+    clock = SimClock()
+    seen = []
+
+    class TaskPolicy(RampPolicy):
+        def predict_action_chunk(self, observation, **rtc):
+            seen.append(observation["task"][0])
+            return super().predict_action_chunk(observation, **rtc)
+
+    policy = TaskPolicy(clock, rows=3)
+    runtime = PolicyRuntime(PolicyRunner(policy, interface), ObservationAssembler(interface), RuntimeConfig(),
+                            SafetyGates(GateConfig(names=tuple(interface.action.names), max_first_row_deviation=0)),
+                            clock)
+    robot = SimRobot(runtime, clock)
+    prime(runtime, clock, robot)
+    drive(runtime, clock, robot, 0.5, until=lambda r: len(chunks(r)) >= 1)
+    assert seen[-1] == "test task"  # no message on /task yet: the interface's text
+    runtime.add_message("/task", String(data="stack the cubes"), clock.now_ns)
+    drive(runtime, clock, robot, 1.0, until=lambda r: len(chunks(r)) >= 1)
+    assert seen[-1] == "stack the cubes"
+    runtime.set_task("reach the cube")  # a RunPolicy goal's task wins over the topic
+    drive(runtime, clock, robot, 1.0, until=lambda r: len(chunks(r)) >= 1)
+    assert seen[-1] == "reach the cube"
