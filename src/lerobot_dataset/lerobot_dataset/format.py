@@ -303,8 +303,10 @@ def resolve_inside(root: Path | str, relative: str, what: str) -> Path:
     return path
 
 
-def format_path_template(root: Path | str, template: str, name: str, **fields: Any) -> Path:
-    """The file that `template` (an info.json key `name`) names for `fields`, checked to stay inside `root`."""
+def fill_path_template(template: str, name: str, **fields: Any) -> str:
+    """The relative path (POSIX) that `template` (an info.json key `name`) names for `fields`, checked: a valid
+    template, int indices >= 0, and a result that stays relative without `..` (a feature key is untrusted too).
+    For a dataset on a remote file system, where there is no local folder to resolve against."""
     check_path_template(template, name)
     for key in ("chunk_index", "file_index"):
         if key in fields and (not isinstance(fields[key], (int, np.integer)) or isinstance(fields[key], bool) or fields[key] < 0):
@@ -313,7 +315,13 @@ def format_path_template(root: Path | str, template: str, name: str, **fields: A
         relative = template.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         raise DatasetFormatError(f"{INFO_PATH}: '{name}' {template!r} cannot be filled with {sorted(fields)}: {exc!r}") from None
-    return resolve_inside(root, relative, f"{INFO_PATH} '{name}'")
+    return check_relative_path(relative, f"{INFO_PATH} '{name}'").as_posix()
+
+
+def format_path_template(root: Path | str, template: str, name: str, **fields: Any) -> Path:
+    """The file that `template` (an info.json key `name`) names for `fields`, checked to stay inside `root`
+    (symlinks included)."""
+    return resolve_inside(root, fill_path_template(template, name, **fields), f"{INFO_PATH} '{name}'")
 
 
 # ---------------------------------------------------------------------------------------------- info.json

@@ -48,6 +48,8 @@ __all__ = [
     "LeRobotDatasetReader",
     "VideoSpan",
     "check_v3_layout",
+    "column_to_numpy",
+    "decode_image_frame",
 ]
 
 
@@ -195,8 +197,10 @@ def _numpy_dtype_like_upstream(dtype: str) -> np.dtype:
     raise DatasetFormatError(f"unsupported feature dtype {dtype!r}")
 
 
-def _column_to_numpy(column: pa.ChunkedArray, key: str, feature: Mapping[str, Any]) -> np.ndarray:
-    """A numeric data column as an (N, *shape) array; shape-(1,) features become (N,)."""
+def column_to_numpy(column: pa.ChunkedArray | pa.Array, key: str, feature: Mapping[str, Any]) -> np.ndarray:
+    """The data column of numeric feature `key` (described by `feature`, its info.json entry) as an (N, *shape)
+    array with upstream's value types (floats as float32, integers as int64); shape-(1,) features become (N,).
+    DatasetFormatError when the column holds nulls or a number of values per row other than the shape's."""
     shape = tuple(feature["shape"])
     out_dtype = _numpy_dtype_like_upstream(feature["dtype"])
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
@@ -215,11 +219,14 @@ def _column_to_numpy(column: pa.ChunkedArray, key: str, feature: Mapping[str, An
     return values.reshape(n) if shape in ((1,), ()) else values.reshape((n, *shape))
 
 
-def _decode_png(blob: bytes, where: str, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
+def decode_image_frame(blob: bytes, feature: Mapping[str, Any], where: str) -> np.ndarray:
+    """One frame of an image (PNG) feature as (H, W, C) uint8. A PNG whose header declares another size than the
+    feature's shape is refused before decoding (a hostile header can declare gigapixels); any failure is a
+    DatasetFormatError that starts with `where` (e.g. the feature and row)."""
     from .video import decode_png  # OpenCV: only needed for datasets with image features
 
     try:
-        return decode_png(blob, expected_hw)
+        return decode_png(blob, _feature_hw(feature))
     except ValueError as exc:
         raise DatasetFormatError(f"{where}: {exc}") from None
 
@@ -412,7 +419,7 @@ class LeRobotDatasetReader:
             if ft["dtype"] in ("string", "language"):
                 self._strings[key] = col.to_pylist()
             else:
-                self._numeric[key] = _column_to_numpy(col, key, ft)
+                self._numeric[key] = column_to_numpy(col, key, ft)
         self._images = _EmbeddedImages(self.root, image_keys, files, np.concatenate(row_file),
                                        np.concatenate(row_in_file), image_cache_bytes) if image_keys else None
 
@@ -458,7 +465,7 @@ class LeRobotDatasetReader:
 
     def _image(self, key: str, row: int) -> np.ndarray:
         assert self._images is not None
-        hwc = _decode_png(self._images.png(key, row), f"'{key}' row {row}", _feature_hw(self.features[key]))
+        hwc = decode_image_frame(self._images.png(key, row), self.features[key], f"'{key}' row {row}")
         return np.ascontiguousarray(hwc.transpose(2, 0, 1))
 
     def _camera_out(self, chw_uint8: np.ndarray) -> np.ndarray:

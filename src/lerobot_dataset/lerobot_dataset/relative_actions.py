@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from . import format as fmt
-from .stats import NUM_QUANTILE_BINS, Stats, _quantile_from_hist
+from .stats import NUM_QUANTILE_BINS, Stats, quantile_from_hist
 
 ACTION = "action"
 STATE = "observation.state"
@@ -120,7 +120,7 @@ def relative_action_stats(actions: np.ndarray, states: np.ndarray, episode_from:
             if hi[j] > lo[j]:
                 hists[j] += np.histogram(rows[:, j], bins=NUM_QUANTILE_BINS, range=(lo[j], hi[j]))[0]
     per_dim = [
-        _quantile_from_hist(hists[j], lo[j], hi[j], count) if hi[j] > lo[j] else [float(vmin[j])] * len(fmt.QUANTILE_KEYS)
+        quantile_from_hist(hists[j], lo[j], hi[j], count) if hi[j] > lo[j] else [float(vmin[j])] * len(fmt.QUANTILE_KEYS)
         for j in range(dim)
     ]
     for qi, key in enumerate(fmt.QUANTILE_KEYS):

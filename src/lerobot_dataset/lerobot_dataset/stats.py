@@ -100,8 +100,10 @@ class FrameSampler:
 
 
 # ---------------------------------------------------------------------------------------------- stats
-def _quantile_from_hist(hist: np.ndarray, lo: float, hi: float, total: float) -> list[float]:
-    """Interpolated quantiles from a histogram with uniform bins over [lo, hi]."""
+def quantile_from_hist(hist: np.ndarray, lo: float, hi: float, total: float) -> list[float]:
+    """The DEFAULT_QUANTILES (q01 q10 q50 q90 q99) of `total` values counted in `hist`, a histogram with uniform
+    bins over [lo, hi] (NUM_QUANTILE_BINS bins, as every stats path here uses), interpolated linearly inside the
+    bin where each quantile falls. Needs hi > lo."""
     nbins = len(hist)
     width = (hi - lo) / nbins
     cum = np.cumsum(hist)
@@ -126,7 +128,7 @@ def _column_quantiles(column: np.ndarray, vmin: float, vmax: float) -> list[floa
     if not hi > lo:  # constant column (padding lost to float precision): every quantile is the value
         return [vmin] * len(DEFAULT_QUANTILES)
     hist, _ = np.histogram(column, bins=NUM_QUANTILE_BINS, range=(lo, hi))
-    return _quantile_from_hist(hist, lo, hi, column.shape[0])
+    return quantile_from_hist(hist, lo, hi, column.shape[0])
 
 
 def _uint8_column_stats(counts: np.ndarray) -> tuple[float, float, float, float, list[float]]:
@@ -145,7 +147,7 @@ def _uint8_column_stats(counts: np.ndarray) -> tuple[float, float, float, float,
         return vmin, vmax, mean, std, [vmin] * len(DEFAULT_QUANTILES)
     bins = np.clip(((levels[values] - lo) / (hi - lo) * NUM_QUANTILE_BINS).astype(np.int64), 0, NUM_QUANTILE_BINS - 1)
     hist = np.bincount(bins, weights=counts[values], minlength=NUM_QUANTILE_BINS)
-    return vmin, vmax, mean, std, _quantile_from_hist(hist, lo, hi, total)
+    return vmin, vmax, mean, std, quantile_from_hist(hist, lo, hi, total)
 
 
 def _rows_stats(rows: np.ndarray, count: int) -> Stats:
@@ -290,6 +292,7 @@ __all__ = [
     "estimate_num_samples",
     "flat_episode_stats",
     "image_stats",
+    "quantile_from_hist",
     "sample_indices",
     "stats_from_json",
     "stats_to_json",

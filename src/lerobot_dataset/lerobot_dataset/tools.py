@@ -64,7 +64,8 @@ from .meta_stats import write_stats
 from .meta_tasks import write_tasks
 from .recovery import replace_dataset_folder, require_finished
 from .source_dataset import EpisodeStats, SourceDataset, load_source
-from .video import SegmentEncoder, VideoEncoderConfig, decode_png, probe_video_info
+from .reader import decode_image_frame
+from .video import SegmentEncoder, VideoEncoderConfig, probe_video_info
 from .video_segments import VideoFileSink, decode_segment_frames
 
 # Video info keys that describe the encoder settings, not the stream: they may differ between merged datasets.
@@ -419,9 +420,9 @@ class _Composer:
             segment = self.out / ".segments" / f"{key}.mp4"
             encoder = None
             try:
-                shape = tuple(src.features[key]["shape"])
+                where = f"{src.root}: '{key}' episode {old_ep}"
                 for cell in source_table[key].to_pylist():
-                    rgb = decode_png(_png_bytes(src, cell, key, old_ep), shape[:2])
+                    rgb = decode_image_frame(_png_bytes(src, cell, key, old_ep), src.features[key], where)
                     if rgb.shape[2] != 3:
                         raise DatasetToolError(f"{src.root}: '{key}' has {rgb.shape[2]}-channel images; video needs RGB")
                     if encoder is None:
@@ -794,8 +795,9 @@ def compute_episode_stats_from_files(src: SourceDataset, ep: int, table: pa.Tabl
             out[key] = stats_mod.image_stats(samples)
         elif ft["dtype"] == "image":
             cells = table[key].to_pylist()
-            hw = tuple(ft["shape"])[:2]
-            samples = np.stack([stats_mod.auto_downsample_hwc(decode_png(_png_bytes(src, cells[i], key, ep), hw)) for i in picks])
+            where = f"{src.root}: '{key}' episode {ep}"
+            samples = np.stack([stats_mod.auto_downsample_hwc(decode_image_frame(_png_bytes(src, cells[i], key, ep), ft, where))
+                                for i in picks])
             out[key] = stats_mod.image_stats(samples)
         else:
             column = table[key]

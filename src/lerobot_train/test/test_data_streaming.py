@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from fsspec.implementations.dirfs import DirFileSystem
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import data_testlib as tl  # noqa: E402
 from oracle import synthetic_episodes as syn  # noqa: E402
 
+from lerobot_dataset.errors import DatasetFormatError, UnsafePathError  # noqa: E402
 from lerobot_train.data.dataset import TrainingDataset  # noqa: E402
 from lerobot_train.data.streaming import (  # noqa: E402
     DatasetFiles,
@@ -252,3 +255,94 @@ def test_video_file_cache_counts_references(hub_standin, tmp_path):
         assert not local.exists()
         with pytest.raises(KeyError, match="not acquired"):
             videos.path(rel)
+
+
+# ------------------------------------------------------------------ hostile metadata (a Hub dataset is untrusted)
+def _edit_info(root: Path, **changes) -> None:
+    info = json.loads((root / "meta/info.json").read_text())
+    info.update(changes)
+    (root / "meta/info.json").write_text(json.dumps(info, indent=4))
+
+
+def _rename_camera(root: Path, old: str, new: str) -> None:
+    """Give a video feature another key everywhere the metadata names it (info.json, stats.json, meta/episodes)."""
+    for name in ("info.json", "stats.json"):
+        doc = json.loads((root / "meta" / name).read_text())
+        table = doc["features"] if name == "info.json" else doc
+        renamed = {(new if k == old else k): v for k, v in table.items()}
+        if name == "info.json":
+            doc["features"] = renamed
+        else:
+            doc = renamed
+        (root / "meta" / name).write_text(json.dumps(doc, indent=4))
+    for path in sorted((root / "meta/episodes").rglob("*.parquet")):
+        table = pq.read_table(path)
+        pq.write_table(table.rename_columns([c.replace(f"/{old}/", f"/{new}/") for c in table.column_names]), path)
+
+
+def _escaping_camera_key(root: Path) -> None:
+    """A camera key that climbs out of videos/ and the dataset, with a real video waiting there as bait."""
+    old = next(iter(syn.CAMERAS))
+    bait = root.parent / "bait/chunk-000/file-000.mp4"
+    bait.parent.mkdir(parents=True)
+    shutil.copy(root / f"videos/{old}/chunk-000/file-000.mp4", bait)
+    _rename_camera(root, old, "../../bait")
+
+
+HOSTILE_METADATA = {
+    "video_path climbs out": (lambda r: _edit_info(r, video_path="../{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"), "video_path"),
+    "absolute data_path": (lambda r: _edit_info(r, data_path="/tmp/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"), "data_path"),
+    "camera key climbs out": (_escaping_camera_key, "video_path"),
+}
+
+
+@pytest.mark.parametrize("where", ["local", "hub"])
+@pytest.mark.parametrize("case", list(HOSTILE_METADATA))
+def test_hostile_metadata_never_leads_outside_the_dataset(root, tmp_path, where, case):
+    """Every path the streaming reader builds from metadata (data/video templates filled with indices and camera
+    keys) is checked before the first sample, for a local folder and for a Hub repo alike: one clear error naming
+    the info.json key, nothing read or downloaded from outside the dataset."""
+    spoil, key = HOSTILE_METADATA[case]
+    if where == "local":
+        source, kwargs = tmp_path / "ds", {}
+        shutil.copytree(root, source)
+        spoil(source)
+    else:
+        repo = tmp_path / "hub" / "datasets" / "lerobot-test" / "tiny@v3.0"
+        shutil.copytree(root, repo)
+        spoil(repo)
+        source = "lerobot-test/tiny"
+        kwargs = {"filesystem": DirFileSystem(path=str(tmp_path / "hub"), fs=LocalFileSystem()),
+                  "cache_dir": tmp_path / "cache"}
+    with pytest.raises(UnsafePathError, match=f"info.json:? '{key}'.*must be relative to the dataset folder"):
+        StreamingEpisodeDataset(source, episode_pool_size=2, **kwargs)
+    assert not list((tmp_path / "cache").glob("videos-*")) if where == "hub" else True
+
+
+def test_a_data_file_linked_out_of_a_local_dataset_is_refused(root, tmp_path):
+    source = tmp_path / "ds"
+    shutil.copytree(root, source)
+    data_file = source / "data/chunk-000/file-000.parquet"
+    outside = tmp_path / "outside.parquet"
+    shutil.move(data_file, outside)
+    data_file.symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="data_path.*leads outside the dataset folder"):
+        StreamingEpisodeDataset(source)
+
+
+def test_an_image_whose_header_declares_another_size_is_refused_before_decoding(root, tmp_path):
+    source = tmp_path / "ds"
+    shutil.copytree(root, source)
+    path = source / "data/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    cells = table.column(syn.IMAGE_KEY).to_pylist()
+    import cv2
+
+    huge_header = cv2.imencode(".png", np.zeros((3, 5, 3), np.uint8))[1].tobytes()
+    huge_header = huge_header[:16] + (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big") + huge_header[24:]
+    cells = [{"bytes": huge_header, "path": c["path"]} for c in cells]
+    col = table.schema.get_field_index(syn.IMAGE_KEY)
+    pq.write_table(table.set_column(col, table.schema.field(col), pa.array(cells, table.schema.field(col).type)), path)
+    stream = StreamingEpisodeDataset(source, episode_pool_size=1, shuffle=False)
+    with pytest.raises(DatasetFormatError, match=rf"'{syn.IMAGE_KEY}' episode 0 frame 0: image is 60000x60000"):
+        next(iter(stream))

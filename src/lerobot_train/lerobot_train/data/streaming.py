@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 import torch
 
 from lerobot_dataset import format as fmt
-from lerobot_dataset.reader import DatasetMeta, _column_to_numpy, _decode_png
+from lerobot_dataset.reader import DatasetMeta, column_to_numpy, decode_image_frame
 from lerobot_dataset.video_decode import DEFAULT_TOLERANCE_S, VideoDecoderPool
 
 logger = logging.getLogger(__name__)
@@ -229,7 +229,17 @@ class DatasetFiles:
         return self.root is not None
 
     def remote_path(self, rel: str) -> str:
+        rel = fmt.check_relative_path(rel, f"{self.source}@{self.revision}").as_posix()
         return f"datasets/{self.source}@{quote(self.revision or '', safe='')}/{rel}"
+
+    def template_path(self, template: str, name: str, **fields: Any) -> str:
+        """The file an info.json path template (`name`: data_path, video_path) names for `fields`, relative to the
+        dataset root and checked to stay inside it (for a local folder, symlinks included): a dataset from the
+        Hub is untrusted input. UnsafePathError / DatasetFormatError name the info.json key."""
+        rel = fmt.fill_path_template(template, name, **fields)
+        if self.root is not None:
+            fmt.resolve_inside(self.root, rel, f"{fmt.INFO_PATH} '{name}'")
+        return rel
 
     def local_meta_root(self) -> Path:
         """A folder whose meta/ is the dataset's (the dataset itself when local; a copy for a remote source)."""
@@ -249,7 +259,7 @@ class DatasetFiles:
         if not remote_files:
             raise FileNotFoundError(f"{self.source}@{self.revision}: no meta/ folder found at {base}")
         for rpath in remote_files:
-            rel = rpath[len(base) + 1 :]
+            rel = fmt.check_relative_path(rpath[len(base) + 1 :], f"{self.source}@{self.revision}: meta/ listing")
             dst = tmp / "meta" / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             self.filesystem.get_file(rpath, str(dst))
@@ -412,6 +422,7 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
                 raise ValueError(f"episodes {bad} do not exist: the dataset has episodes 0..{self.meta.total_episodes - 1}")
         self.episodes = sorted({int(e) for e in episodes}) if episodes is not None else list(all_eps)
         self.lengths = {e: self.meta.episodes[e].length for e in self.episodes}
+        self._data_files, self._video_files = self._episode_files()
         self.delta_indices = self._delta_indices(delta_timestamps)
         self.delta_timestamps = {k: list(v) for k, v in delta_timestamps.items()} if delta_timestamps else None
         self._numeric_keys = [k for k, f in self.features.items() if f["dtype"] not in ("image", "video", "string", "language")]
@@ -548,14 +559,34 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
                     videos.acquire(self._video_rel(ep, key))
                 loading[ep] = executor.submit(self._load_episode, ep)
 
+    def _episode_files(self) -> tuple[dict[int, str], dict[tuple[int, str], str]]:
+        """Each selected episode's data file and (per camera) video file, relative to the dataset root. Filled
+        from info.json's templates and checked here, once per file, so a hostile dataset is refused before any
+        training step rather than in the middle of an epoch."""
+        filled: dict[tuple[str, int, int], str] = {}
+
+        def path(name: str, key: str, chunk_index: int, file_index: int) -> str:
+            if (key, chunk_index, file_index) not in filled:
+                fields = {"video_key": key} if name == "video_path" else {}
+                filled[(key, chunk_index, file_index)] = self.files.template_path(
+                    self.meta.info[name], name, chunk_index=chunk_index, file_index=file_index, **fields)
+            return filled[(key, chunk_index, file_index)]
+
+        data_files, video_files = {}, {}
+        for ep in self.episodes:
+            info = self.meta.episodes[ep]
+            data_files[ep] = path("data_path", "", info.data_chunk_index, info.data_file_index)
+            for key in self.meta.video_keys:
+                span = info.videos[key]
+                video_files[(ep, key)] = path("video_path", key, span.chunk_index, span.file_index)
+        return data_files, video_files
+
     def _video_rel(self, ep: int, key: str) -> str:
-        span = self.meta.episodes[ep].videos[key]
-        template = self.meta.info.get("video_path") or fmt.VIDEO_PATH
-        return template.format(video_key=key, chunk_index=span.chunk_index, file_index=span.file_index)
+        return self._video_files[(ep, key)]
 
     def _load_episode(self, ep: int) -> _PooledEpisode:
         info = self.meta.episodes[ep]
-        rel = self.meta.info["data_path"].format(chunk_index=info.data_chunk_index, file_index=info.data_file_index)
+        rel = self._data_files[ep]
         columns = fmt.data_feature_keys(self.features)
         table = self.files.read_episode_rows(rel, ep, columns)
         if table.num_rows != info.length:
@@ -563,7 +594,7 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
         order = np.argsort(table.column("frame_index").to_numpy(), kind="stable")
         if not np.array_equal(order, np.arange(table.num_rows)):
             table = table.take(pa.array(order))
-        numeric = {k: _column_to_numpy(table.column(k), k, self.features[k]) for k in self._numeric_keys}
+        numeric = {k: column_to_numpy(table.column(k), k, self.features[k]) for k in self._numeric_keys}
         images = {}
         for key in self.meta.image_keys:
             arr = table.column(key).combine_chunks()
@@ -580,13 +611,13 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
     def _camera(self, data: _PooledEpisode, key: str, rows: np.ndarray, videos: VideoFileCache) -> np.ndarray:
         """(T, C, H, W) uint8 frames of camera `key` at episode rows `rows`."""
         if key in data.images:
-            where = f"{key} episode {data.episode_index}"
             frames = []
             for r in rows.tolist():
+                where = f"'{key}' episode {data.episode_index} frame {r}"
                 blob = data.images[key][r]
                 if blob is None:
-                    raise ValueError(f"{where} frame {r}: image has no embedded bytes")
-                frames.append(_decode_png(blob, where).transpose(2, 0, 1))
+                    raise ValueError(f"{where}: image has no embedded bytes")
+                frames.append(decode_image_frame(blob, self.features[key], where).transpose(2, 0, 1))
             return np.ascontiguousarray(np.stack(frames))
         query = [data.video_from_timestamp[key] + float(t) for t in data.numeric["timestamp"][rows]]
         hwc = self._decoders.frames_at(videos.path(data.video_files[key]), query, self.tolerance_s)
