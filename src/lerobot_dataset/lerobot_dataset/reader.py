@@ -17,7 +17,6 @@ Value conventions copied from upstream so that training code sees identical inpu
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -64,15 +63,7 @@ def check_v3_layout(root: Path) -> None:
     """Raise DatasetVersionError for v1.x/v2.x datasets, DatasetFormatError when info.json is missing."""
     info_file = fmt.info_path(root)
     v2_markers = [p for p in ("meta/episodes.jsonl", "meta/tasks.jsonl", "meta/episodes_stats.jsonl") if (root / p).exists()]
-    version = None
-    if info_file.exists():
-        try:
-            info = json.loads(info_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DatasetFormatError(f"{info_file}: not valid JSON ({exc})") from None
-        if not isinstance(info, dict):
-            raise DatasetFormatError(f"{info_file}: expected a JSON object, got {type(info).__name__}")
-        version = info.get("codebase_version")
+    version = read_info(root).get("codebase_version") if info_file.exists() else None
     major = _major_version(version) if version is not None else None
     if (major is not None and major < 3) or (major is None and v2_markers):
         found = f"codebase_version {version!r} in meta/info.json" if version else f"v2 files {v2_markers}"
@@ -164,6 +155,33 @@ class DatasetMeta:
             np.array([e.dataset_from_index for e in self.episodes], dtype=np.int64),
             np.array([e.dataset_to_index for e in self.episodes], dtype=np.int64),
         )
+
+    def check_episodes(self, episodes: Sequence[int]) -> list[int]:
+        """`episodes` as ints; ValueError naming those the dataset does not have."""
+        episodes = [int(e) for e in episodes]
+        bad = [e for e in episodes if not 0 <= e < self.total_episodes]
+        if bad:
+            raise ValueError(f"episodes {bad} do not exist: the dataset has episodes 0..{self.total_episodes - 1}")
+        return episodes
+
+    def delta_indices(self, delta_timestamps: Mapping[str, Sequence[float]], tolerance_s: float) -> dict[str, list[int]]:
+        """`{feature: [seconds]}` windows as frame offsets (seconds x fps, rounded). ValueError for a key that is not
+        a feature, or an offset farther than `tolerance_s` from a multiple of 1/fps."""
+        unknown = [k for k in delta_timestamps if k not in self.features]
+        if unknown:
+            raise ValueError(f"delta_timestamps keys {unknown} are not features of the dataset ({list(self.features)})")
+        fps = self.fps
+        off_grid = {
+            key: [d for d in deltas if abs(d * fps - round(d * fps)) / fps > tolerance_s]
+            for key, deltas in delta_timestamps.items()
+        }
+        off_grid = {k: v for k, v in off_grid.items() if v}
+        if off_grid:
+            raise ValueError(
+                f"delta_timestamps must be multiples of 1/fps (fps={fps}) within tolerance_s={tolerance_s}; "
+                f"these are not: {off_grid}"
+            )
+        return {key: [round(d * fps) for d in deltas] for key, deltas in delta_timestamps.items()}
 
     def data_file(self, chunk_index: int, file_index: int) -> Path:
         """The data file (chunk, file), from info.json's data_path; UnsafePathError if it would leave the root."""
@@ -343,38 +361,14 @@ class LeRobotDatasetReader:
         self.output = output
         self.fps = self.meta.fps
         self.features = self.meta.features
-        self.episodes = self._check_episodes(episodes)
+        self.episodes = self.meta.check_episodes(episodes) if episodes is not None else None
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps is not None else None
-        self.delta_indices = self._delta_indices(self.delta_timestamps) if self.delta_timestamps else None
+        self.delta_indices = (self.meta.delta_indices(self.delta_timestamps, self.tolerance_s)
+                              if self.delta_timestamps else None)
         self._videos = VideoDecoderPool(max_open_files=max_open_video_files, threads=decoder_threads)
         self._load_data(int(image_cache_mb * 1024 * 1024))
 
     # ---------------------------------------------------------------- construction
-    def _check_episodes(self, episodes: Sequence[int] | None) -> list[int] | None:
-        if episodes is None:
-            return None
-        episodes = [int(e) for e in episodes]
-        bad = [e for e in episodes if not 0 <= e < self.meta.total_episodes]
-        if bad:
-            raise ValueError(f"episodes {bad} do not exist: the dataset has episodes 0..{self.meta.total_episodes - 1}")
-        return episodes
-
-    def _delta_indices(self, delta_timestamps: Mapping[str, Sequence[float]]) -> dict[str, list[int]]:
-        unknown = [k for k in delta_timestamps if k not in self.features]
-        if unknown:
-            raise ValueError(f"delta_timestamps keys {unknown} are not features of the dataset ({list(self.features)})")
-        off_grid = {
-            key: [d for d in deltas if abs(d * self.fps - round(d * self.fps)) / self.fps > self.tolerance_s]
-            for key, deltas in delta_timestamps.items()
-        }
-        off_grid = {k: v for k, v in off_grid.items() if v}
-        if off_grid:
-            raise ValueError(
-                f"delta_timestamps must be multiples of 1/fps (fps={self.fps}) within tolerance_s={self.tolerance_s}; "
-                f"these are not: {off_grid}"
-            )
-        return {key: [round(d * self.fps) for d in deltas] for key, deltas in delta_timestamps.items()}
-
     def _data_files(self) -> list[Path]:
         if self.episodes is None:
             paths = list(fmt.iter_sorted_files(self.root, "data/*/*.parquet"))

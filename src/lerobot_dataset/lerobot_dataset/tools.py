@@ -43,6 +43,7 @@ from . import durable_io
 from . import stats as stats_mod
 from .errors import DatasetToolError
 from .format import (
+    DEFAULT_FEATURES,
     VIDEO_PATH,
     data_file_path,
     data_schema,
@@ -608,7 +609,7 @@ def remove_saved_episode(writer: Any, episode_index: int = -1, keep_files: Seque
         removed = root.with_name(f".{root.name}.removed-{os.getpid()}")
         durable_io.replace(root, removed, fsync)  # one atomic step: the dataset is gone, the rest is cleanup
     durable_io.remove_tree(removed, fsync)
-    features = {k: v for k, v in info["features"].items() if k not in ("timestamp", "frame_index", "episode_index", "index", "task_index")}
+    features = {k: v for k, v in info["features"].items() if k not in DEFAULT_FEATURES}
     for ft in features.values():
         ft.pop("info", None)
     new = writer_class.create(

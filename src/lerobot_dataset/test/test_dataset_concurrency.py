@@ -116,10 +116,9 @@ def test_tools_refuse_pending_video_segments(tmp_path, monkeypatch):
     assert validate_dataset(tmp_path / "split" / "b").ok
 
 
-def test_crash_between_the_two_renames_of_an_episode_removal_loses_nothing(tmp_path):
-    """The recorder removes a saved episode by rebuilding the dataset next to it and swapping folders. Kill the
-    process right after the original was renamed away: the next open finishes the swap."""
-    root = record(tmp_path / "ds", episodes=3)
+def _kill_once_the_original_moves(root: Path, edit: str, tmp_path: Path) -> None:
+    """Run `edit` (a line of Python using `root`, `tools`, `LeRobotDatasetWriter`) in a child process that SIGKILLs
+    itself right after the original dataset was renamed away, before the rebuilt copy takes its name."""
     run_and_kill(f"""
         import os, signal
         from pathlib import Path
@@ -133,8 +132,15 @@ def test_crash_between_the_two_renames_of_an_episode_removal_loses_nothing(tmp_p
                 os.kill(os.getpid(), signal.SIGKILL)
 
         durable_io.replace = replace_then_die
-        tools.remove_saved_episode(LeRobotDatasetWriter.open(root), 1)
+        {edit}
         """, tmp_path)
+
+
+def test_crash_between_the_two_renames_of_an_episode_removal_loses_nothing(tmp_path):
+    """The recorder removes a saved episode by rebuilding the dataset next to it and swapping folders. Kill the
+    process right after the original was renamed away: the next open finishes the swap."""
+    root = record(tmp_path / "ds", episodes=3)
+    _kill_once_the_original_moves(root, "tools.remove_saved_episode(LeRobotDatasetWriter.open(root), 1)", tmp_path)
     assert not root.exists()  # the crash window
     with LeRobotDatasetWriter.open(root) as writer:  # finishes the swap first
         assert writer.total_episodes == 2
@@ -145,21 +151,7 @@ def test_crash_between_the_two_renames_of_an_episode_removal_loses_nothing(tmp_p
 
 def test_crash_between_the_renames_of_an_in_place_delete_keeps_the_backup(tmp_path, capsys):
     root = record(tmp_path / "ds", episodes=3)
-    run_and_kill(f"""
-        import os, signal
-        from pathlib import Path
-        from lerobot_dataset import durable_io, tools
-        root = Path({str(root)!r})
-        real_replace = durable_io.replace
-
-        def replace_then_die(src, dst, fsync=True):
-            real_replace(src, dst, fsync)
-            if Path(src) == root:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-        durable_io.replace = replace_then_die
-        tools.delete_episodes(root, [0], progress=False)
-        """, tmp_path)
+    _kill_once_the_original_moves(root, "tools.delete_episodes(root, [0], progress=False)", tmp_path)
     assert not root.exists() and (tmp_path / "ds_old").is_dir()
     with pytest.raises(DatasetBusyError, match="interrupted in-place edit"):
         tools.dataset_summary(root)

@@ -37,6 +37,15 @@ def _edit_column(path, column, row, value):
     pq.write_table(table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type)), path)
 
 
+def _episodes_row(ds, episode_index):
+    """(meta/episodes file, row in it) of an episode."""
+    for path in sorted(ds.glob("meta/episodes/*/*.parquet")):
+        episodes = pq.read_table(path).column("episode_index").to_pylist()
+        if episode_index in episodes:
+            return path, episodes.index(episode_index)
+    raise AssertionError(f"episode {episode_index} is in no meta/episodes file")
+
+
 def _only(report, check):
     found = report.by_check(check)
     assert found, f"expected a '{check}' problem, got:\n{report.format()}"
@@ -126,9 +135,7 @@ def test_bad_task_index(ds):
 
 
 def test_episodes_table_inconsistent(ds):
-    meta = sorted(ds.glob("meta/episodes/*/*.parquet"))
-    target = next(m for m in meta if 2 in pq.read_table(m).column("episode_index").to_pylist())
-    row = pq.read_table(target).column("episode_index").to_pylist().index(2)
+    target, row = _episodes_row(ds, 2)
     _edit_column(target, "dataset_to_index", row, 999)
     report = validate_dataset(ds)
     problems = _only(report, "episodes.range")
@@ -235,9 +242,7 @@ def test_column_types_and_names(ds):
 
 
 def test_episode_points_at_wrong_data_file(ds):
-    meta = sorted(ds.glob("meta/episodes/*/*.parquet"))
-    target = next(m for m in meta if 0 in pq.read_table(m).column("episode_index").to_pylist())
-    row = pq.read_table(target).column("episode_index").to_pylist().index(0)
+    target, row = _episodes_row(ds, 0)
     _edit_column(target, "data/file_index", row, 1)
     p = _only(validate_dataset(ds), "data.episode")[0]
     assert p.episode == 0 and p.file == FIRST_DATA and "points at data file (0, 1)" in p.message

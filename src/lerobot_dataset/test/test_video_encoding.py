@@ -3,6 +3,7 @@
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from fractions import Fraction
 
 import av
@@ -180,15 +181,24 @@ def _finishes_within(seconds, call):
     return outcome.get("value")
 
 
+@contextmanager
+def _writer_with_a_hung_encoder(root, cfg):
+    """A new dataset's writer whose camera encoder hangs until the test is over; closing it must not block."""
+    w = LeRobotDatasetWriter.create(root, FPS, FEATS, video_encoder=cfg)
+    hang = _HungEncode(w._workers[CAM])
+    w._workers[CAM]._on_frame = hang
+    try:
+        yield w
+        _finishes_within(30, w.close)
+    finally:
+        hang.release.set()
+
+
 def test_a_hung_encoder_fails_the_save_naming_the_camera(tmp_path):
     """Issue 9 item 7: save_episode waited for the camera worker without a bound, so a hung encoder or disk kept
     the caller (the recorder's recording thread) forever. Now the save fails after command_timeout_s with the
     camera and the stage named, and every later call fails at once instead of waiting again."""
-    cfg = VideoEncoderConfig(vcodec="h264", command_timeout_s=1.0)
-    w = LeRobotDatasetWriter.create(tmp_path / "ds", FPS, FEATS, video_encoder=cfg)
-    hang = _HungEncode(w._workers[CAM])
-    w._workers[CAM]._on_frame = hang
-    try:
+    with _writer_with_a_hung_encoder(tmp_path / "ds", VideoEncoderConfig(vcodec="h264", command_timeout_s=1.0)) as w:
         for i in range(3):
             w.add_frame(frame(i), task="t")
         with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker did not finish episode 0 within 1 s"):
@@ -196,9 +206,6 @@ def test_a_hung_encoder_fails_the_save_naming_the_camera(tmp_path):
         assert w.episode_length == 0
         with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker is hung"):
             _finishes_within(30, lambda: w.add_frame(frame(0), task="t"))
-        _finishes_within(30, w.close)
-    finally:
-        hang.release.set()
     assert not (tmp_path / "ds").exists()  # nothing was saved: nothing left behind
 
 
@@ -207,10 +214,7 @@ def test_a_hung_encoder_never_blocks_the_discard_after_a_stall(tmp_path):
     that discard (it queued an abort behind the full queue and waited for it) is bounded too, as is the next
     episode's begin."""
     cfg = VideoEncoderConfig(vcodec="h264", queue_maxsize=2, stall_timeout_s=0.2, command_timeout_s=1.0)
-    w = LeRobotDatasetWriter.create(tmp_path / "ds", FPS, FEATS, video_encoder=cfg)
-    hang = _HungEncode(w._workers[CAM])
-    w._workers[CAM]._on_frame = hang
-    try:
+    with _writer_with_a_hung_encoder(tmp_path / "ds", cfg) as w:
         def record_until_it_fails():
             for i in range(10):
                 w.add_frame(frame(i), task="t")
@@ -220,6 +224,3 @@ def test_a_hung_encoder_never_blocks_the_discard_after_a_stall(tmp_path):
         assert w.episode_length == 0
         with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker is hung.*abort the episode"):
             _finishes_within(30, lambda: w.add_frame(frame(0), task="t"))
-        _finishes_within(30, w.close)
-    finally:
-        hang.release.set()

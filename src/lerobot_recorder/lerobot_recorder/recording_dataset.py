@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_dataset.format import DEFAULT_FEATURES
 from lerobot_recorder.interface import RobotInterface
 
 
@@ -33,8 +34,7 @@ def _check_same_features(root: Path, info: dict[str, Any], wanted: dict[str, dic
     problems = []
     if int(info["fps"]) != fps:
         problems.append(f"fps {info['fps']} (interface: {fps})")
-    existing = {k: v for k, v in info["features"].items()
-                if k not in ("timestamp", "frame_index", "episode_index", "index", "task_index")}
+    existing = {k: v for k, v in info["features"].items() if k not in DEFAULT_FEATURES}
     for key, feature in wanted.items():
         if key not in existing:
             problems.append(f"no feature {key!r}")

@@ -39,6 +39,13 @@ def recorder_command(interface: Path, root: Path, *params: str) -> list[str]:
             "-p", "latency_s:=1.0", "-p", "vcodec:=h264", *[a for p in params for a in ("-p", p)]]
 
 
+def start_recorder(spawn, interface: Path, root: Path, *params: str, name: str = "recorder"):
+    """A recorder node process (see recorder_command), once it has said it is ready."""
+    recorder = spawn(recorder_command(interface, root, *params), name)
+    recorder.wait_for_output("recorder ready", timeout=60)
+    return recorder
+
+
 def publisher_command(duration: float, faults=()) -> list[str]:
     return [sys.executable, str(HERE / "recorder_test_publisher.py"), "--duration", str(duration),
             "--faults", json.dumps([list(f) for f in faults])]
@@ -168,8 +175,7 @@ def test_episode_control(spawn, rclpy_context, tmp_path):
 
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=1.5"), "recorder")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=1.5")
     client = RecorderClient(rclpy_context)
     try:
         client.ready(recorder)
@@ -274,8 +280,7 @@ def test_append_and_sigkill_keep_saved_episodes(spawn, rclpy_context, tmp_path):
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"
     publisher = spawn(publisher_command(60.0), "publisher")
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0"), "recorder1")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.0", name="recorder1")
     client = RecorderClient(rclpy_context)
     try:
         client.ready(recorder)
@@ -287,8 +292,7 @@ def test_append_and_sigkill_keep_saved_episodes(spawn, rclpy_context, tmp_path):
         recorder.stop()  # SIGINT: clean shutdown
 
         # append: the next episode gets index 1.
-        recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0", "append:=true"), "recorder2")
-        recorder.wait_for_output("recorder ready", timeout=60)
+        recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.0", "append:=true", name="recorder2")
         client.ready(recorder)
         client.wait_streaming()
         _, future = client.send("second", 1.0)
@@ -309,8 +313,7 @@ def test_append_and_sigkill_keep_saved_episodes(spawn, rclpy_context, tmp_path):
     validate(root)
 
     # The dataset reopens for appending after the crash.
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0", "append:=true"), "recorder3")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.0", "append:=true", name="recorder3")
     client = RecorderClient(rclpy_context, "recorder_test_client3")
     try:
         client.ready(recorder)
@@ -330,8 +333,7 @@ def test_malformed_inputs_give_diagnostics_and_skipped_frames(spawn, rclpy_conte
     root = tmp_path / "ds"
     faults = [("follower", 20, "nan"), ("leader", 40, "wrong_names"), ("camera", 30, "wrong_size"),
               ("follower", 60, "non_monotonic"), ("camera", 45, "wrong_encoding")]
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0"), "recorder")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.0")
     client = RecorderClient(rclpy_context)
     try:
         client.ready(recorder)
@@ -391,8 +393,7 @@ def test_keyboard_node_drives_the_recorder(spawn, tmp_path):
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"
     publisher = spawn(publisher_command(60.0), "publisher")
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.5"), "recorder")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.5")
     publisher.wait_for_output("t0=", timeout=60)
     log_path = tmp_path / "keyboard.log"
     with open(log_path, "wb") as log:
@@ -442,8 +443,7 @@ def test_sim_time_drives_the_frame_clock(spawn, rclpy_context, tmp_path):
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"
     publisher = spawn(publisher_command(8.0) + ["--sim-clock"], "publisher")
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0", "use_sim_time:=true"), "recorder")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.0", "use_sim_time:=true")
     client = RecorderClient(rclpy_context)
     try:
         client.ready(recorder)
@@ -481,8 +481,7 @@ def test_low_disk_space_stops_recording_cleanly(spawn, rclpy_context, tmp_path):
     interface = rs.write_interface(tmp_path)
     root = tmp_path / "ds"
     publisher = spawn(publisher_command(30.0), "publisher")
-    recorder = spawn(recorder_command(interface, root, "reset_time_s:=0.0"), "recorder")
-    recorder.wait_for_output("recorder ready", timeout=60)
+    recorder = start_recorder(spawn, interface, root, "reset_time_s:=0.0")
     client = RecorderClient(rclpy_context)
     set_params = client.node.create_client(SetParameters, "/recorder/set_parameters")
 

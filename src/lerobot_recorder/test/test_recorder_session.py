@@ -53,6 +53,15 @@ class Rig:
             self.reports += self.session.advance(t)
         self.now = now_ns
 
+    def record_saved_episodes(self, tasks) -> list[int]:
+        """From the start of the schedule, one 0.5 s episode per task, back to back; the saved episode indices."""
+        self.now = T0
+        self.run_until(T0 + 300 * MS)
+        for task in tasks:
+            self.session.begin(EpisodeGoal(task, 0.5), self.now)
+            self.run_until(self.now + 800 * MS)
+        return [r.episode_index for r in self.reports if r.saved]
+
 
 def test_grid_clock_ticks_are_absolute_instants():
     clock = grid_clock(30, T0)
@@ -179,12 +188,7 @@ def test_remove_saved_episodes_and_keep_recording(tmp_path):
     from lerobot_recorder.recording_dataset import remove_saved_episode
 
     rig = Rig(tmp_path)
-    rig.now = T0
-    rig.run_until(T0 + 300 * MS)
-    for task in ("keep", "drop"):
-        rig.session.begin(EpisodeGoal(task, 0.5), rig.now)
-        rig.run_until(rig.now + 800 * MS)
-    assert [r.episode_index for r in rig.reports if r.saved] == [0, 1]
+    assert rig.record_saved_episodes(("keep", "drop")) == [0, 1]
     with pytest.raises(ValueError, match="episode 5 does not exist"):
         remove_saved_episode(rig.writer, rig.root, 5)
     writer, removed = remove_saved_episode(rig.writer, rig.root, -1)
@@ -219,12 +223,7 @@ def test_removal_interrupted_between_the_renames_is_finished_by_the_dataset_reco
     from lerobot_recorder.recording_dataset import INTERFACE_FILE, remove_saved_episode
 
     rig = Rig(tmp_path)
-    rig.now = T0
-    rig.run_until(T0 + 300 * MS)
-    for task in ("drop", "keep"):
-        rig.session.begin(EpisodeGoal(task, 0.5), rig.now)
-        rig.run_until(rig.now + 800 * MS)
-    assert [r.episode_index for r in rig.reports if r.saved] == [0, 1]
+    assert rig.record_saved_episodes(("drop", "keep")) == [0, 1]
     interface_text = (rig.root / INTERFACE_FILE).read_text()
 
     real_replace = __import__("os").replace

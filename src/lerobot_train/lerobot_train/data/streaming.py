@@ -415,35 +415,19 @@ class StreamingEpisodeDataset(torch.utils.data.IterableDataset):
         self.world_size = int(world_size)
         self.image_transforms = image_transforms
         self.prefetch_episodes = max(0, int(prefetch_episodes))
-        all_eps = range(self.meta.total_episodes)
-        if episodes is not None:
-            bad = [e for e in episodes if not 0 <= int(e) < self.meta.total_episodes]
-            if bad:
-                raise ValueError(f"episodes {bad} do not exist: the dataset has episodes 0..{self.meta.total_episodes - 1}")
-        self.episodes = sorted({int(e) for e in episodes}) if episodes is not None else list(all_eps)
+        self.episodes = (sorted(set(self.meta.check_episodes(episodes))) if episodes is not None
+                         else list(range(self.meta.total_episodes)))
         self.lengths = {e: self.meta.episodes[e].length for e in self.episodes}
         self._data_files, self._video_files = self._episode_files()
-        self.delta_indices = self._delta_indices(delta_timestamps)
+        self.delta_indices = ({k: np.array(v, dtype=np.int64) for k, v in
+                               self.meta.delta_indices(delta_timestamps, self.tolerance_s).items()}
+                              if delta_timestamps else None)
         self.delta_timestamps = {k: list(v) for k, v in delta_timestamps.items()} if delta_timestamps else None
         self._numeric_keys = [k for k, f in self.features.items() if f["dtype"] not in ("image", "video", "string", "language")]
         self._string_keys = [k for k, f in self.features.items() if f["dtype"] in ("string", "language")]
         self._decoders = VideoDecoderPool(max_open_files=max_open_video_files)
         self._epoch = 0
         self._fast_forward: tuple[int, int, int] | None = None  # (batches_consumed, batch_size, prefetch_factor)
-
-    def _delta_indices(self, delta_timestamps: Mapping[str, Sequence[float]] | None) -> dict[str, np.ndarray] | None:
-        if not delta_timestamps:
-            return None
-        unknown = [k for k in delta_timestamps if k not in self.features]
-        if unknown:
-            raise ValueError(f"delta_timestamps keys {unknown} are not features of the dataset ({list(self.features)})")
-        out = {}
-        for key, deltas in delta_timestamps.items():
-            off = [d for d in deltas if abs(d * self.fps - round(d * self.fps)) / self.fps > self.tolerance_s]
-            if off:
-                raise ValueError(f"delta_timestamps['{key}']: {off} are not multiples of 1/fps (fps={self.fps})")
-            out[key] = np.array([round(d * self.fps) for d in deltas], dtype=np.int64)
-        return out
 
     # ---------------------------------------------------------------- epochs and resume
     @property
