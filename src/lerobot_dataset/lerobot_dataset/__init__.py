@@ -11,7 +11,7 @@ from typing import Any
 _EXPORTS = {
     "writer": ("LeRobotDatasetWriter", "EpisodeSummary", "FrameValidationError", "EpisodeSaveError"),
     "recovery": ("recover",),
-    "video": ("VideoEncoderConfig", "EncoderError", "EncoderStalledError"),
+    "video": ("VideoEncoderConfig", "EncoderError", "EncoderStalledError", "EncoderHungError"),
     "reader": ("LeRobotDatasetReader", "DatasetMeta"),
     "errors": ("DatasetError", "DatasetFormatError", "DatasetVersionError", "UnsafePathError", "DatasetToolError",
                "DatasetBusyError", "DatasetExistsError"),

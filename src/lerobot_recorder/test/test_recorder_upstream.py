@@ -2,7 +2,6 @@
 episodes, and a dataset whose recording process was SIGKILLed in the middle of an episode, then appended to."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
