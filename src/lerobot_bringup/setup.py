@@ -27,6 +27,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/urdf", sorted(glob.glob("urdf/*.urdf"))),  # robot descriptions (SO-101, Koch)
+        ("share/" + PACKAGE + "/rviz", sorted(glob.glob("rviz/*.rviz"))),  # saved rviz views
         *share_tree("launch"),
         *share_tree("config"),
     ],
@@ -39,6 +40,8 @@ setup(
     entry_points={
         "console_scripts": [
             "lerobot-bringup = lerobot_bringup.cli:main",
+            "lerobot-demo = lerobot_bringup.demo:main",
+            "robot_view = lerobot_bringup.nodes.robot_view_node:main",
         ],
     },
 )

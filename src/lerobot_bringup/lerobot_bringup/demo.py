@@ -1,183 +1,155 @@
-"""`make demo`: record a LeRobotDataset on the built-in simulated SO-101, then validate it.
+"""`make demo`: the whole loop on the simulated SO-101: record demonstrations, train a policy, deploy and evaluate it.
 
-Starts config/bringup/sim_so101_record.yaml (servo-bus simulators for follower and leader, their arm drivers,
-leader -> follower teleop, the simulated camera and reaching scene, the scripted operator and the recorder),
-waits until the robot's topics flow, sends one RecordEpisode goal per episode (the recorder's reset period runs
-between them while the operator brings the arm home and the scene moves the target), stops everything
-(the recorder closes the dataset), then prints where the dataset is and its validation summary.
+1. record   the scripted operator demonstrates reaching the cube (at random places) on the leader arm; the
+            recorder writes a LeRobotDataset v3.0 (demo_record.py)
+2. train    lerobot-train trains a policy on it on the CPU (demo_train.py)
+3. deploy   the policy node serves the checkpoint on the same simulated robot: arm driver + camera, no leader, no
+            operator; the policy sees only the camera image and the joint state (demo_evaluate.py)
+4. evaluate evaluation episodes on new cube positions, each recorded into an eval_ dataset; the same cubes for the
+            scripted operator (live) and a do-nothing baseline (scene model); a success table
+
+Every stage prints its progress; the processes' output goes to <output>/*.log. Later stages can be rerun on the
+earlier stages' outputs with --from-stage.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
+import dataclasses
+import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_BRINGUP = "sim_so101_record.yaml"
-TASK = "Reach the cube with the gripper."
+from lerobot_bringup.demo_config import POLICY_TYPES, DemoConfig
+
+STAGES = ("record", "train", "evaluate")
+REACH_PNG = "policy_reaching.png"
 
 
-def find_bringup(name: str) -> Path:
-    path = Path(name)
-    if path.is_file():
-        return path
-    here = Path.cwd() / "config" / "bringup" / name
-    if here.is_file():
-        return here
-    raise FileNotFoundError(f"bringup file {name!r} not found (run from the workspace root or pass a path)")
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-class DemoClient:
-    """The operator's console: waits for the robot, sends RecordEpisode goals, shows their progress."""
-
-    def __init__(self):
-        import rclpy
-        from rclpy.action import ActionClient
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import Image, JointState
-
-        from lerobot_drivers.qos import IMAGE_QOS
-        from lerobot_msgs.action import RecordEpisode
-        from lerobot_msgs.msg import RecorderStatus
-
-        rclpy.init()
-        self.node = Node("lerobot_demo")
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.counts = {"/follower/joint_states": 0, "/leader/joint_states": 0, "/cameras/front/image_raw": 0}
-        # Images reliably, as the recorder reads them: best-effort delivery of ~1 MB samples can lose most of them.
-        for topic, msg_type, qos in (("/follower/joint_states", JointState, qos_profile_sensor_data),
-                                     ("/leader/joint_states", JointState, qos_profile_sensor_data),
-                                     ("/cameras/front/image_raw", Image, IMAGE_QOS)):
-            self.node.create_subscription(msg_type, topic, lambda _m, t=topic: self._count(t), qos)
-        self.status: RecorderStatus | None = None
-        self.node.create_subscription(RecorderStatus, "/recorder/status", self._on_status, 10)
-        self.client = ActionClient(self.node, RecordEpisode, "/recorder/record_episode")
-        self.RecordEpisode = RecordEpisode
-
-    def _count(self, topic: str) -> None:
-        self.counts[topic] += 1
-
-    def _on_status(self, msg) -> None:
-        self.status = msg
-
-    def spin_until(self, predicate, timeout_s: float, alive) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            alive()
-            self.executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    def record_episode(self, duration_s: float, alive):
-        goal = self.RecordEpisode.Goal(task=TASK, duration=float(duration_s))
-        last_print = [0.0]
-
-        def on_feedback(feedback_msg):
-            fb = feedback_msg.feedback
-            if time.monotonic() - last_print[0] > 1.0:
-                last_print[0] = time.monotonic()
-                print(f"    {fb.elapsed:5.1f} s  {fb.frames:4d} frames  {fb.dropped} dropped", flush=True)
-
-        send = self.client.send_goal_async(goal, feedback_callback=on_feedback)
-        if not self.spin_until(send.done, 30.0, alive) or not send.result().accepted:
-            raise RuntimeError("the recorder did not accept the RecordEpisode goal")
-        result = send.result().get_result_async()
-        # The goal may first wait for the reset period of the previous episode.
-        if not self.spin_until(result.done, duration_s + 120.0, alive):
-            raise RuntimeError("the episode did not finish in time")
-        return result.result().result
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lerobot-demo", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    defaults = DemoConfig()
+    helps = {
+        "output": "folder of everything the demo writes", "episodes": "demonstrations to record",
+        "episode_time_s": "seconds per demonstration", "reset_time_s": "seconds between demonstrations",
+        "vcodec": "video codec of video cameras (the demo's camera is stored as PNG frames)",
+        "policy_type": f"policy to train ({', '.join(POLICY_TYPES)})", "steps": "training steps",
+        "batch_size": "training batch size", "num_workers": "data loader workers", "seed": "training seed",
+        "chunk_size": "actions per chunk", "n_action_steps": "actions executed per chunk (sync mode)",
+        "eval_episodes": "evaluation episodes", "eval_episode_time_s": "seconds before an episode counts as failed",
+        "eval_seed": "seed of the evaluation cube positions", "policy_mode": "policy node mode: sync, async or rtc",
+        "evaluate_scripted": "also measure the scripted operator live on the evaluation cubes",
+    }
+    for field in dataclasses.fields(DemoConfig):
+        default = getattr(defaults, field.name)
+        kind = {bool: None, int: int, float: float, Path: Path}.get(type(default), str)
+        if isinstance(default, bool):
+            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, default=default,
+                                help=helps[field.name])
+        else:
+            parser.add_argument(_flag(field.name), type=kind, default=default,
+                                help=f"{helps[field.name]} (default: {default})")
+    parser.add_argument("--from-stage", choices=STAGES, default="record",
+                        help="start here, reusing the earlier stages' outputs in --output (default: record)")
+    return parser
 
 
-def run(output: Path, episodes: int, episode_time_s: float, reset_time_s: float, bringup_name: str) -> int:
-    from lerobot_bringup.cli import BringupRunner
-    from lerobot_dataset.validate import validate_dataset
+def _stage(number: int, title: str) -> float:
+    print(f"\n[{number}/4] {title}", flush=True)
+    return time.monotonic()
 
-    output = output.resolve()
-    if output.exists():
-        print(f"removing the previous demo dataset at {output}")
-        shutil.rmtree(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    log_path = output.parent / f"{output.name}_processes.log"
-    sim_dir = tempfile.mkdtemp(prefix="lerobot_sim_")
-    overrides = {"sim_dir": sim_dir, "dataset_root": str(output), "reset_time_s": str(reset_time_s)}
-    runner = BringupRunner(find_bringup(bringup_name), overrides, log_path=log_path)
-    print(f"starting {len(runner.bringup.processes)} processes of {runner.bringup.path.name} "
-          f"(their output: {log_path})", flush=True)
 
-    def alive():
-        ended = runner.exited()
-        if ended:
-            raise RuntimeError(f"process {ended[0]} exited with code {ended[1]}; see {log_path}")
+def run(config: DemoConfig, from_stage: str = "record") -> int:
+    from lerobot_bringup.demo_evaluate import evaluate
+    from lerobot_bringup.demo_record import record_demonstrations
+    from lerobot_bringup.demo_train import CURVES_PNG, train_policy
+    from lerobot_bringup.evaluation import format_table, render_reach
 
-    client = None
-    results = []
-    try:
-        runner.start()
-        client = DemoClient()
-        print("waiting for the simulated robot (arm drivers, camera, recorder) ...", flush=True)
-        if not client.spin_until(lambda: all(c > 10 for c in client.counts.values()), 120.0, alive):
-            raise RuntimeError(f"robot topics did not start flowing: message counts {client.counts}; see {log_path}")
-        if not client.client.wait_for_server(timeout_sec=120.0):
-            raise RuntimeError(f"the recorder's /recorder/record_episode action is not available; see {log_path}")
-        for index in range(episodes):
-            print(f"episode {index + 1}/{episodes}: recording {episode_time_s:g} s "
-                  f"(task: {TASK!r}; the scripted operator reaches for the cube)", flush=True)
-            result = client.record_episode(episode_time_s, alive)
-            results.append(result)
-            print(f"  -> episode {result.episode_index}: {result.frames} frames, "
-                  f"{'saved' if result.saved else 'discarded'} ({result.reason})", flush=True)
-    except RuntimeError as error:
-        print(f"demo failed: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if client is not None:
-            client.close()
-        print("stopping the processes (the recorder closes the dataset, drivers switch torque off) ...", flush=True)
-        runner.stop()
-        shutil.rmtree(sim_dir, ignore_errors=True)
+    # One intra-op thread for torch in every process the demo starts (lerobot-train, the policy node): these models
+    # are small, and on two cores shared with the robot's processes torch's OpenMP threads spin-wait for each other.
+    # Measured here on a loaded 2-core machine: one flow_chunk training step of batch 32 took 0.07 s of CPU with one
+    # thread and 1.2 s with two (inference: 19 ms vs 370 ms). Set OMP_NUM_THREADS yourself to override.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    config.output.mkdir(parents=True, exist_ok=True)
+    print(f"lerobot-demo: record {config.episodes} demonstrations, train {config.policy_type} for {config.steps} "
+          f"steps, evaluate on {config.eval_episodes} new cube positions; output in {config.output.resolve()}",
+          flush=True)
 
-    report = validate_dataset(output)
-    info = json.loads((output / "meta" / "info.json").read_text())
+    first = STAGES.index(from_stage)
+    if first <= 0:
+        _stage(1, f"record: {config.episodes} episodes of {config.episode_time_s:g} s with the scripted operator")
+        recorded = record_demonstrations(config)
+        timings["record"] = recorded.seconds
+        print(f"  dataset {recorded.root}: {recorded.episodes} episodes, {recorded.frames} frames at {recorded.fps} "
+              f"fps; validation OK", flush=True)
+    elif not (config.dataset_root / "meta" / "info.json").is_file():
+        raise FileNotFoundError(f"--from-stage {from_stage}: no recorded dataset at {config.dataset_root}")
+    if first <= 1:
+        _stage(2, f"train: lerobot-train --policy.type={config.policy_type}, {config.steps} steps of batch "
+                  f"{config.batch_size} on the CPU")
+        trained = train_policy(config, config.dataset_root)
+        timings["train"] = trained.seconds
+    elif not (config.checkpoint / "config.json").is_file():
+        raise FileNotFoundError(f"--from-stage {from_stage}: no checkpoint at {config.checkpoint}")
+    checkpoint = config.checkpoint.resolve()
+    print(f"  checkpoint {checkpoint}", flush=True)
+
+    _stage(3, f"deploy and 4. evaluate: the policy node ({config.policy_mode}) drives the simulated SO-101 for "
+              f"{config.eval_episodes} episodes (at most {config.eval_episode_time_s:g} s each)")
+    evaluation = evaluate(config, checkpoint)
+    timings["deploy + evaluate"] = evaluation.seconds
+
+    picture = None
+    reaches = [o for o in evaluation.outcomes["trained policy"] if o.joints_at_reach is not None]
+    if reaches:
+        picture = config.output.resolve() / REACH_PNG
+        render_reach(reaches[0], picture)
+
+    curves = config.train_dir.resolve() / CURVES_PNG
+    print(f"\nresults on {config.eval_episodes} evaluation cube positions (seed {config.eval_seed}; a cube counts "
+          f"as reached when the fingertips come within 4 cm of its top centre):\n")
+    print(format_table(evaluation.summaries))
     print()
-    print(f"dataset: {output}")
-    print(f"  {info['total_episodes']} episodes, {info['total_frames']} frames at {info['fps']} fps, "
-          f"robot_type {info['robot_type']}")
-    print(f"  features: {', '.join(k for k in info['features'])}")
-    print(f"validation: {'OK' if report.ok else 'FAILED'}")
-    print(report.format())
-    saved = sum(1 for r in results if r.saved)
-    if not report.ok or saved != episodes or info["total_episodes"] != episodes:
-        print(f"demo failed: {saved}/{episodes} episodes saved, validation {'ok' if report.ok else 'failed'}",
-              file=sys.stderr)
-        return 1
-    print(f"inspect it with: lerobot-dataset info {output}")
+    print(f"dataset:          {config.dataset_root.resolve()}")
+    print(f"checkpoint:       {checkpoint}")
+    print(f"training curves:  {curves if curves.is_file() else '(none written)'}")
+    print(f"eval dataset:     {evaluation.eval_dataset} ({evaluation.eval_episodes_saved} episode(s), "
+          "validation OK)")
+    if picture is not None:
+        print(f"a reach:          {picture}")
+    print("time:             " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())
+          + f"; total {(time.monotonic() - started) / 60:.1f} min", flush=True)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lerobot-demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=Path("demo_output/sim_so101"),
-                        help="dataset root to write (replaced if it exists)")
-    parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--episode-time", type=float, default=8.0, help="seconds per episode")
-    parser.add_argument("--reset-time", type=float, default=3.0, help="seconds of reset between episodes")
-    parser.add_argument("--bringup", default=DEFAULT_BRINGUP, help="bringup file (name in config/bringup or path)")
-    args = parser.parse_args(argv)
-    return run(args.output, args.episodes, args.episode_time, args.reset_time, args.bringup)
+    args = build_parser().parse_args(argv)
+    from lerobot_bringup.demo_console import ConsoleError
+    from lerobot_bringup.demo_record import DemoStageError
+    from lerobot_bringup.runner import BringupError
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(DemoConfig)}
+    try:
+        config = DemoConfig(**values)
+    except ValueError as error:
+        print(f"lerobot-demo: {error}", file=sys.stderr)
+        return 2
+    try:
+        return run(config, args.from_stage)
+    except (DemoStageError, ConsoleError, BringupError, FileNotFoundError) as error:
+        print(f"lerobot-demo: failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lerobot-demo: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,19 @@
+"""ros2 launch lerobot_bringup koch_policy.launch.py policy_path:=... [rviz:=true] [name:=value ...]
+
+The processes of the bringup file koch_policy.yaml (found by name in the installed
+share/lerobot_bringup/config/bringup), plus what only a full ROS install has: robot_state_publisher with
+share/lerobot_bringup/urdf/koch.urdf and, with rviz:=true, rviz2 with share/lerobot_bringup/rviz/policy.rviz
+(lerobot_bringup.robot_view_launch). The pip environment (no ros2 launch, no rviz) starts the same bringup file:
+    lerobot-bringup koch_policy policy_path:=...
+"""
+from lerobot_bringup.launch_glue import generate_from_bringup
+from lerobot_bringup.robot_view_launch import robot_view_actions
+
+BRINGUP = "koch_policy"
+
+
+def generate_launch_description():
+    description = generate_from_bringup(BRINGUP)
+    for action in robot_view_actions("koch"):
+        description.add_action(action)
+    return description

@@ -1,0 +1,19 @@
+"""ros2 launch lerobot_bringup sim_so101_policy_record.launch.py policy_path:=... [rviz:=true] [name:=value ...]
+
+The processes of the bringup file sim_so101_policy_record.yaml (found by name in the installed
+share/lerobot_bringup/config/bringup), plus what only a full ROS install has: robot_state_publisher with
+share/lerobot_bringup/urdf/so101.urdf and, with rviz:=true, rviz2 with share/lerobot_bringup/rviz/policy.rviz
+(lerobot_bringup.robot_view_launch). The pip environment (no ros2 launch, no rviz) starts the same bringup file:
+    lerobot-bringup sim_so101_policy_record policy_path:=...
+"""
+from lerobot_bringup.launch_glue import generate_from_bringup
+from lerobot_bringup.robot_view_launch import robot_view_actions
+
+BRINGUP = "sim_so101_policy_record"
+
+
+def generate_launch_description():
+    description = generate_from_bringup(BRINGUP)
+    for action in robot_view_actions("so101"):
+        description.add_action(action)
+    return description
