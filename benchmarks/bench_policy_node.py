@@ -80,10 +80,13 @@ def start_pose(rng: np.random.Generator) -> np.ndarray:
     return pose                          # any offset on the robot normalizes to ~1e6 (the policy goes wild)
 
 
+CUBE_EDGE_M = 0.05  # the scene's default 3 cm cube is ~3 pixels at 64x48; 5 cm keeps it visible to a tiny policy
+
+
 def make_scene(seed: int):
     from lerobot_drivers.sim.scene import ReachingScene, SceneConfig
 
-    return ReachingScene(SceneConfig(width=CAMERA_W, height=CAMERA_H), seed=seed)
+    return ReachingScene(SceneConfig(width=CAMERA_W, height=CAMERA_H, target_size=CUBE_EDGE_M), seed=seed)
 
 
 def time_msg(stamp_ns: int):

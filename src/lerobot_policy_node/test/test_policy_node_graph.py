@@ -72,8 +72,11 @@ def rig(trained, tmp_path_factory):
     import rclpy
     from rclpy.context import Context
 
-    interface, checkpoint = trained
+    _, checkpoint = trained
     tmp = tmp_path_factory.mktemp("policy_graph")
+    # The checkpoint's interface with 0.3 s staleness limits: on a loaded 2-core machine the simulated camera and
+    # driver miss their periods often enough that the default 0.1 s / 0.067 s stop inference for seconds.
+    interface = ck.sim_interface(tmp, max_age_s=0.3)
     processes: list = []
     context = Context()
     rclpy.init(context=context)
@@ -113,6 +116,8 @@ def planned_at(chunks, t: float):
     if not received:
         return None
     msg = received[-1]
+    if msg.chunk_id == 0:
+        return None  # the driver ramps from wherever the arm stood into the first chunk at its velocity limit
     rows = np.asarray(msg.actions, dtype=np.float64).reshape(msg.horizon, msg.action_dim)
     times = stamp_s(msg.header.stamp) + np.arange(msg.horizon) * msg.period
     first = msg.rtc_delay_steps
@@ -194,7 +199,7 @@ def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
     client = ActionClient(probe.node, RunPolicy, f"{NODE}/run_policy")
     assert client.wait_for_server(timeout_sec=20)
     feedback = []
-    sent = client.send_goal_async(RunPolicy.Goal(task="reach the cube", duration=2.0),
+    sent = client.send_goal_async(RunPolicy.Goal(task="reach the cube", duration=4.0),
                                   feedback_callback=lambda f: feedback.append(f.feedback))
     assert wait_for(sent.done, 20) and sent.result().accepted
     result_future = sent.result().get_result_async()
@@ -213,7 +218,7 @@ def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
     assert wait_for(sent.done, 20) and sent.result().accepted
     assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2, 60)
     rig["camera"].stop()
-    time.sleep(1.0)  # the last images age past the interface's limit (3 / fps = 0.1 s)
+    time.sleep(1.0)  # the last images age past the interface's limit (0.3 s here)
     count = chunks.count()
     since = probe.now_s()
     assert wait_for(lambda: (probe.status_value(STATUS, "stale: observation.images.front", since) or "0") != "0", 10)
