@@ -11,9 +11,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from policy_runtime_testlib import (  # noqa: E402
-    CAMERA_YAML, INTERFACE_YAML, image, joint_state, make_interface,
-)
+from policy_runtime_testlib import image, joint_state, make_interface  # noqa: E402
 
 from lerobot_policy_node.runtime.compatibility import check_compatible, compare  # noqa: E402
 from lerobot_policy_node.runtime.errors import IncompatibleCheckpointError  # noqa: E402

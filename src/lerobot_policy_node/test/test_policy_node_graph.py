@@ -192,7 +192,7 @@ def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
 
     from lerobot_msgs.action import RunPolicy
 
-    probe, chunks, node = rig["probe"], rig["chunks"], rig["node"]
+    probe, chunks = rig["probe"], rig["chunks"]
     assert probe.change_state(NODE, "activate")
     assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2 and chunks.chunks[-1][1].horizon > 1, 60)
 

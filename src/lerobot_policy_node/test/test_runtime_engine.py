@@ -5,7 +5,6 @@ state at 100 Hz; "inference" advances the simulated clock by the policy's latenc
 """
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -279,6 +278,7 @@ def test_boundary_jump_is_clamped_or_held_by_the_gate_inside_the_runtime():
         assert runtime.stats().trips["boundary_jump"] == 1
 
 
+@pytest.mark.slow
 def test_guided_velocity_makes_the_new_chunk_agree_with_the_rows_it_replaces():
     """A tiny torch flow policy: with RTC the new chunk's frozen rows follow the old plan; naive async does not."""
     pytest.importorskip("torch")

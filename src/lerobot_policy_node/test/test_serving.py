@@ -79,7 +79,7 @@ def test_rtc_with_the_real_policy_agrees_with_the_rows_it_replaces(trained):
     from lerobot_train import load_policy
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_runtime_engine import SimRobot, chunks, drive, prime  # the simulated robot of the engine tests
+    from test_runtime_engine import chunks, drive, prime  # the simulated clock's drive loop of the engine tests
 
     from lerobot_policy_node.runtime.engine import PolicyRuntime, RuntimeConfig
     from lerobot_policy_node.runtime.gates import GateConfig, SafetyGates
