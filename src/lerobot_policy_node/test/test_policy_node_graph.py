@@ -74,9 +74,10 @@ def rig(trained, tmp_path_factory):
 
     _, checkpoint = trained
     tmp = tmp_path_factory.mktemp("policy_graph")
-    # The checkpoint's interface with 0.3 s staleness limits: on a loaded 2-core machine the simulated camera and
-    # driver miss their periods often enough that the default 0.1 s / 0.067 s stop inference for seconds.
-    interface = ck.sim_interface(tmp, max_age_s=0.3)
+    # The checkpoint's interface with 1 s staleness limits: on a loaded 2-core machine (the suite must pass with both
+    # cores kept busy by other programs) the simulated camera and driver miss their periods by far more than the
+    # default 0.1 s / 0.067 s, which would stop inference for good. Staleness itself is tested with the camera stopped.
+    interface = ck.sim_interface(tmp, max_age_s=1.0)
     processes: list = []
     context = Context()
     rclpy.init(context=context)
@@ -172,7 +173,7 @@ def test_chunks_drive_the_arm_along_their_rows_and_deactivation_holds_it(rig):
     assert values["state"] == "running" and values["mode"] == "rtc" and int(values["chunks"]) > 0
     assert float(values["inference latency p95 (ms)"]) > 0
 
-    assert probe.change_state(NODE, "deactivate")
+    assert probe.change_state(NODE, "deactivate", timeout=60)
     time.sleep(0.5)
     count = chunks.count()
     time.sleep(1.5)
@@ -193,7 +194,7 @@ def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
     from lerobot_msgs.action import RunPolicy
 
     probe, chunks = rig["probe"], rig["chunks"]
-    assert probe.change_state(NODE, "activate")
+    assert probe.change_state(NODE, "activate", timeout=60)
     assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2 and chunks.chunks[-1][1].horizon > 1, 60)
 
     client = ActionClient(probe.node, RunPolicy, f"{NODE}/run_policy")
@@ -218,11 +219,12 @@ def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
     assert wait_for(sent.done, 20) and sent.result().accepted
     assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2, 60)
     rig["camera"].stop()
-    time.sleep(1.0)  # the last images age past the interface's limit (0.3 s here)
-    count = chunks.count()
     since = probe.now_s()
-    assert wait_for(lambda: (probe.status_value(STATUS, "stale: observation.images.front", since) or "0") != "0", 10)
-    time.sleep(1.5)
+    # The last image ages past the interface's limit (1 s here); from then on no inference starts.
+    assert wait_for(lambda: (probe.status_value(STATUS, "stale: observation.images.front", since) or "0") != "0", 30)
+    time.sleep(2.0)  # an inference already running on the last fresh observation may still publish its chunk
+    count = chunks.count()
+    time.sleep(2.0)
     assert chunks.count() == count  # no inference on a stale observation
     status = probe.latest_status(STATUS, since)
     assert level(status) == 1 and "stale_observation" in status.message
