@@ -2,13 +2,17 @@
 """Policy node benchmark: runtime overhead, control-output jitter, and smoothness at chunk boundaries (sync, naive
 async, aggregation, RTC) on the simulated reaching task. Prints figures; writes a plot and a JSON summary.
 
-    source env.bash && python benchmarks/bench_policy_node.py [--policy.path DIR] [--train-steps 2000]
-        [--episodes 6] [--delays 0,0.1,0.2,0.3] [--jitter-seconds 20] [--skip-jitter] [--out DIR] [--quick]
+    source env.bash && python benchmarks/bench_policy_node.py [--policy.path DIR] [--train-steps 4000]
+        [--episodes 20] [--delays 0,0.1,0.2,0.3] [--jitter-seconds 20] [--skip-jitter] [--skip-overhead]
+        [--retrain] [--out DIR] [--quick] [--policy.num_steps N] [--rtc.prefix_attention_schedule S]
+        [--rtc.max_guidance_weight B] [--rtc.guidance_jacobian vjp|identity] [--rtc.execution_horizon H]
 
 1. Policy: a flow_chunk checkpoint. Without --policy.path one is made here (minutes on 2 CPU cores): scripted
    reaching demonstrations on the simulated SO-101 scene (lerobot_drivers.sim: the scripted operator's minimum-jerk
    reaches to a random cube, a follower lagging its leader, the scene rendered from the follower at 64x48), written
    with lerobot_dataset's writer through config/robots/sim_so101.yaml's features, trained with lerobot_train's loop.
+   It is kept in OUT/policy/ and reused by later runs with the same training settings (--retrain: train anew), so
+   `--skip-jitter --skip-overhead` with the sampler/RTC flags studies RTC settings in seconds per setting.
 2. Overhead per chunk beyond the model (in this process, real clock): a joint state and a camera image go through
    the runtime as the node feeds them (decode + alignment), then one inference (batch, processors, model, merge,
    gates), then the ActionChunk and JointTrajectory are built and published with real rclpy publishers (the
@@ -25,7 +29,8 @@ async, aggregation, RTC) on the simulated reaching task. Prints figures; writes 
    |second difference of the executed actions| (body joints, degrees/tick^2), at the ticks around a switch
    (boundary) vs all other moving ticks (interior). Success = the fingertips came within the scene's reach radius
    of the cube at some point (closest: the mean smallest distance). Targets: RTC's boundary jump >= 5x smaller than
-   naive async at 200 ms; success not below sync.
+   naive async at 200 ms; success not below sync. The "rtc" row uses the checkpoint's RTC settings (or the
+   --rtc.* flags); when those do not use the paper's VJP guidance, a "rtc, VJP" row shows the same settings with it.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,12 +53,25 @@ sys.path.insert(0, str(WS / "src" / "lerobot_drivers" / "test"))
 FPS = 30
 CAMERA_W, CAMERA_H = 64, 48
 SIM_STEP_S = 0.01  # world step: joint states at 100 Hz, as the arm driver publishes them
-MODES = {  # label -> (runtime mode, aggregate_fn_name)
-    "sync": ("sync", "weighted_average"),
-    "naive async": ("async", "latest_only"),
-    "aggregation": ("async", "weighted_average"),
-    "rtc": ("rtc", "weighted_average"),
+
+
+@dataclass(frozen=True)
+class Mode:
+    runtime_mode: str  # the PolicyRuntime mode
+    aggregate_fn_name: str = "weighted_average"  # async only
+    # rtc only: RTCConfig fields set over the checkpoint's (and the command line's) for this row
+    rtc_changes: tuple = ()
+
+
+MODES = {
+    "sync": Mode("sync"),
+    "naive async": Mode("async", "latest_only"),
+    "aggregation": Mode("async", "weighted_average"),
+    "rtc": Mode("rtc"),  # the checkpoint's RTC settings (with --rtc.* overrides): the headline row
 }
+# Shown next to "rtc" when that one does not use the paper's Jacobian: the same settings with the paper's VJP
+# guidance, so the table shows what the choice of Jacobian does.
+RTC_PAPER_VJP = "rtc, VJP"
 
 
 # ---------------------------------------------------------------------------------------------- the world
@@ -165,6 +184,35 @@ def train_policy(dataset: Path, interface_path: Path, output: Path, steps: int) 
     finally:
         torch.set_num_threads(threads)
     return next(output.glob("checkpoints/*/pretrained_model"))
+
+
+def _training_settings(args) -> dict:
+    return {"train_steps": args.train_steps, "demonstrations": args.demonstrations}
+
+
+def kept_policy(folder: Path, args) -> Path | None:
+    """The policy a previous run kept in `folder` when it was trained with the same settings (None: train one)."""
+    settings = folder / "training_settings.json"
+    if args.retrain or args.quick or not settings.is_file():
+        return None
+    if json.loads(settings.read_text()) != _training_settings(args):
+        print(f"policy: {folder} was trained with other settings ({settings.read_text().strip()}); training anew")
+        return None
+    print(f"policy: reusing {folder / 'pretrained_model'} (--retrain trains a new one)")
+    return folder / "pretrained_model"
+
+
+def keep_policy(checkpoint: Path, folder: Path, args) -> Path:
+    """Copy a freshly trained pretrained_model/ to `folder` so later runs (--skip-jitter --skip-overhead while
+    studying RTC settings) reuse it instead of training for minutes."""
+    import shutil
+
+    target = folder / "pretrained_model"
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(checkpoint, target)
+    (folder / "training_settings.json").write_text(json.dumps(_training_settings(args)))
+    return target
 
 
 # ---------------------------------------------------------------------------------------------- 2. overhead
@@ -408,7 +456,37 @@ class DelayedPolicy:
         self.policy.reset()
 
 
-def run_episode(policy, interface, label: str, delay_s: float, seed: int, seconds: float) -> EpisodeRecord:
+def run_episode(policy, interface, mode: Mode, delay_s: float, seed: int, seconds: float,
+                execution_horizon: int = 0) -> EpisodeRecord:
+    """One episode of `seconds` on the simulated clock; `execution_horizon` is the runtime's RTC mask end."""
+    with rtc_settings(policy, dict(mode.rtc_changes)):
+        return _run_episode(policy, interface, mode, delay_s, seed, seconds, execution_horizon)
+
+
+@contextmanager
+def rtc_settings(policy, changes: dict):
+    """The policy's RTC config with `changes` (validated by RTCConfig) while the block runs."""
+    import dataclasses
+
+    saved = policy.config.rtc_config
+    policy.config.rtc_config = dataclasses.replace(saved, **changes)
+    try:
+        yield
+    finally:
+        policy.config.rtc_config = saved
+
+
+def modes_to_run(policy) -> dict[str, Mode]:
+    from lerobot_train.policies.rtc import RTCGuidanceJacobian
+
+    modes = dict(MODES)
+    if policy.config.rtc_config.guidance_jacobian is not RTCGuidanceJacobian.VJP:
+        modes[RTC_PAPER_VJP] = Mode("rtc", rtc_changes=(("guidance_jacobian", RTCGuidanceJacobian.VJP),))
+    return modes
+
+
+def _run_episode(policy, interface, mode: Mode, delay_s: float, seed: int, seconds: float,
+                 execution_horizon: int) -> EpisodeRecord:
     import torch
 
     from lerobot_policy_node.runtime.engine import ChunkReady, PolicyRuntime, RuntimeConfig, Wait
@@ -423,15 +501,15 @@ def run_episode(policy, interface, label: str, delay_s: float, seed: int, second
             return self.now_ns
 
     torch.manual_seed(seed)  # the same flow noise for every mode
-    mode, aggregate = MODES[label]
     clock, world_ref = SimClock(), []
     delayed = DelayedPolicy(policy, world_ref, delay_s)
-    rows = policy.config.n_action_steps if mode == "sync" else 0  # sync: n_action_steps, as upstream's select_action
+    rows = policy.config.n_action_steps if mode.runtime_mode == "sync" else 0  # sync: n_action_steps, as upstream's select_action
     runner = PolicyRunner(delayed, interface, rows)
     runner.chunk_rows = rows or policy.config.chunk_size
     gates = SafetyGates(GateConfig(names=tuple(interface.action.names), max_first_row_deviation=0))  # measure, do not gate
-    runtime = PolicyRuntime(runner, ObservationAssembler(interface), RuntimeConfig(mode=mode, aggregate_fn_name=aggregate),
-                            gates, clock)
+    runtime = PolicyRuntime(runner, ObservationAssembler(interface),
+                            RuntimeConfig(mode=mode.runtime_mode, aggregate_fn_name=mode.aggregate_fn_name,
+                                          execution_horizon=execution_horizon), gates, clock)
     scene = make_scene(seed)
     world = World(runtime, interface, scene, clock, FollowerArm(start_pose(np.random.default_rng(seed))))
     world_ref.append(world)
@@ -484,21 +562,55 @@ def smoothness(records: list[EpisodeRecord]) -> dict:
             "closest_cm": float(np.mean([100 * r.closest_m for r in records])), "switches": len(jumps)}
 
 
+@dataclass(frozen=True)
+class RtcOverrides:
+    """Sampler and RTC settings evaluated instead of the checkpoint's (None: the checkpoint's)."""
+
+    num_steps: int | None = None  # Euler steps per chunk
+    prefix_attention_schedule: str | None = None
+    max_guidance_weight: float | None = None
+    guidance_jacobian: str | None = None
+    execution_horizon: int = 0  # the runtime's soft-mask end (0: the overlap with the old chunk)
+
+
+def load_with_overrides(checkpoint: Path, overrides: RtcOverrides):
+    import dataclasses
+
+    from lerobot_train import load_policy
+
+    policy = load_policy(checkpoint)
+    if overrides.num_steps is not None:
+        policy.config.num_steps = overrides.num_steps
+    changes = {name: getattr(overrides, name) for name in ("prefix_attention_schedule", "max_guidance_weight",
+                                                           "guidance_jacobian") if getattr(overrides, name) is not None}
+    policy.config.rtc_config = dataclasses.replace(policy.config.rtc_config, **changes)
+    return policy
+
+
+def rtc_description(policy, overrides: RtcOverrides) -> str:
+    rtc = policy.config.rtc_config
+    horizon = overrides.execution_horizon or "the overlap with the old chunk"
+    return (f"{rtc.guidance_jacobian.value} Jacobian, {rtc.prefix_attention_schedule.value} soft mask, "
+            f"max_guidance_weight {rtc.max_guidance_weight:g}, {policy.config.num_steps} Euler steps, "
+            f"mask end: {horizon}")
+
+
 def measure_smoothness(checkpoint: Path, interface_path: Path, delays: list[float], episodes: int,
-                       seconds: float) -> dict:
+                       seconds: float, overrides: RtcOverrides = RtcOverrides()) -> dict:
     import torch
     from tqdm import tqdm
 
     from lerobot_recorder.interface import load_interface
-    from lerobot_train import load_policy
 
     torch.set_num_threads(1)
     interface = load_interface(interface_path)
-    policy = load_policy(checkpoint)
-    results: dict = {}
-    runs = [(label, delay) for delay in delays for label in MODES]
+    policy = load_with_overrides(checkpoint, overrides)
+    modes = modes_to_run(policy)
+    results: dict = {"rtc_settings": rtc_description(policy, overrides), "modes": list(modes)}
+    runs = [(label, delay) for delay in delays for label in modes]
     for label, delay in tqdm(runs, desc="smoothness", unit="setting"):
-        records = [run_episode(policy, interface, label, delay, seed, seconds) for seed in range(episodes)]
+        records = [run_episode(policy, interface, modes[label], delay, seed, seconds, overrides.execution_horizon)
+                   for seed in range(episodes)]
         results[f"{label}@{delay:g}"] = smoothness(records)
     return results
 
@@ -511,7 +623,7 @@ def plot(results: dict, delays: list[float], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (jumps, success) = plt.subplots(1, 2, figsize=(11, 4))
-    for label in MODES:
+    for label in results["modes"]:
         ms = [d * 1000 for d in delays]
         jumps.plot(ms, [results[f"{label}@{d:g}"]["boundary_jump_mean"] for d in delays], marker="o", label=label)
         success.plot(ms, [results[f"{label}@{d:g}"]["success"] for d in delays], marker="o", label=label)
@@ -530,13 +642,25 @@ def main() -> int:
                         help="a flow_chunk pretrained_model/ trained on sim_so101 at 64x48 (default: train one)")
     parser.add_argument("--train-steps", type=int, default=4000)
     parser.add_argument("--demonstrations", type=int, default=100)
-    parser.add_argument("--episodes", type=int, default=6, help="evaluation episodes per mode and delay")
+    parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes per mode and delay")
     parser.add_argument("--episode-seconds", type=float, default=6.0)
     parser.add_argument("--delays", default="0,0.1,0.2,0.3", help="artificial inference delays (s)")
     parser.add_argument("--overhead-chunks", type=int, default=40)
     parser.add_argument("--jitter-seconds", type=float, default=20.0)
     parser.add_argument("--skip-jitter", action="store_true", help="skip the DDS graph part")
+    parser.add_argument("--skip-overhead", action="store_true", help="skip the overhead part")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train a new policy even if OUT/policy holds one trained with the same settings")
     parser.add_argument("--out", type=Path, default=WS / "outputs" / "bench_policy_node")
+    rtc = parser.add_argument_group("sampler and RTC settings for the smoothness part (default: the checkpoint's)")
+    rtc.add_argument("--policy.num_steps", dest="num_steps", type=int, default=None, help="Euler steps per chunk")
+    rtc.add_argument("--rtc.prefix_attention_schedule", dest="schedule", default=None,
+                     help="ZEROS, ONES, LINEAR or EXP")
+    rtc.add_argument("--rtc.max_guidance_weight", dest="beta", type=float, default=None, help="beta, the clip")
+    rtc.add_argument("--rtc.guidance_jacobian", dest="jacobian", default=None,
+                     help="vjp (the paper) or identity (upstream LeRobot's RTCProcessor)")
+    rtc.add_argument("--rtc.execution_horizon", dest="horizon", type=int, default=0,
+                     help="the runtime's soft-mask end in rows (0: the overlap with the old chunk)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny training, 1 episode, 2 delays")
     args = parser.parse_args()
     if args.quick:
@@ -547,26 +671,42 @@ def main() -> int:
     except ValueError:
         print(f"bench_policy_node: --delays {args.delays!r}: expected comma-separated seconds", file=sys.stderr)
         return 2
+    overrides = RtcOverrides(args.num_steps, args.schedule, args.beta, args.jacobian, args.horizon)
+    try:  # bad values are named before minutes of training
+        from lerobot_train.policies.rtc import RTCConfig
+
+        RTCConfig(prefix_attention_schedule=args.schedule or "LINEAR", max_guidance_weight=args.beta or 1.0,
+                  execution_horizon=args.horizon, guidance_jacobian=args.jacobian or "vjp")
+        if args.num_steps is not None and args.num_steps < 1:
+            raise ValueError(f"--policy.num_steps must be >= 1, got {args.num_steps}")
+    except ValueError as error:
+        print(f"bench_policy_node: {error}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-policy-node-"))
     interface_path = interface_file(work)
-    checkpoint = args.policy_path
+    checkpoint = args.policy_path or kept_policy(args.out / "policy", args)
     if checkpoint is None:
         started = time.monotonic()
         dataset = write_demonstrations(work / "dataset", interface_path, args.demonstrations)
         checkpoint = train_policy(dataset, interface_path, work / "train", args.train_steps)
         print(f"policy: flow_chunk trained {args.train_steps} steps on {args.demonstrations} demonstrations in "
               f"{time.monotonic() - started:.0f} s: {checkpoint}")
+        if not args.quick:  # a smoke run's policy is not worth keeping
+            checkpoint = keep_policy(checkpoint, args.out / "policy", args)
     summary: dict = {"policy": str(checkpoint)}
 
-    overhead = summary["overhead"] = measure_overhead(checkpoint, interface_path, args.overhead_chunks)
-    print(f"\n== overhead per chunk beyond the model ({overhead['chunks']} chunks, rtc, 1 camera {CAMERA_W}x{CAMERA_H})")
-    print(f"model forward (reference) p50 {overhead['model_ms_p50']:.2f} ms")
-    print(f"observation assembly p50 {overhead['assembly_ms_p50']:.2f} ms, runtime (batch, processors, merge, gates) "
-          f"p50 {overhead['runtime_ms_p50']:.2f} ms, messages + publish p50 {overhead['messages_ms_p50']:.2f} ms")
-    print(f"rviz markers (only while subscribed, not in the overhead) p50 {overhead['markers_ms_p50']:.2f} ms")
-    print(f"overhead p50 {overhead['overhead_ms_p50']:.2f} ms, p95 {overhead['overhead_ms_p95']:.2f} ms "
-          f"({overhead['overhead_vs_model']:.2f} x the model forward)  [target <= 2 ms]")
+    if not args.skip_overhead:
+        overhead = summary["overhead"] = measure_overhead(checkpoint, interface_path, args.overhead_chunks)
+        print(f"\n== overhead per chunk beyond the model ({overhead['chunks']} chunks, rtc, 1 camera "
+              f"{CAMERA_W}x{CAMERA_H})")
+        print(f"model forward (reference) p50 {overhead['model_ms_p50']:.2f} ms")
+        print(f"observation assembly p50 {overhead['assembly_ms_p50']:.2f} ms, runtime (batch, processors, merge, "
+              f"gates) p50 {overhead['runtime_ms_p50']:.2f} ms, messages + publish p50 "
+              f"{overhead['messages_ms_p50']:.2f} ms")
+        print(f"rviz markers (only while subscribed, not in the overhead) p50 {overhead['markers_ms_p50']:.2f} ms")
+        print(f"overhead p50 {overhead['overhead_ms_p50']:.2f} ms, p95 {overhead['overhead_ms_p95']:.2f} ms "
+              f"({overhead['overhead_vs_model']:.2f} x the model forward)  [target <= 2 ms]")
 
     if not args.skip_jitter:
         jitter = summary["jitter"] = measure_jitter(checkpoint, interface_path, args.jitter_seconds)
@@ -578,12 +718,14 @@ def main() -> int:
               f"{jitter['bare_timer_jitter_ms_p99']:.2f} ms")
 
     results = summary["smoothness"] = measure_smoothness(checkpoint, interface_path, delays, args.episodes,
-                                                         args.episode_seconds)
+                                                         args.episode_seconds, overrides)
     print(f"\n== smoothness at chunk boundaries ({args.episodes} episodes x {args.episode_seconds:g} s per setting)")
+    print(f"rtc: {results['rtc_settings']}" + (f"; '{RTC_PAPER_VJP}': the same with the paper's VJP guidance"
+                                               if RTC_PAPER_VJP in results["modes"] else ""))
     print(f"{'delay':>6} {'mode':>12} {'jump mean':>10} {'jump p95':>9} {'jerk bnd':>9} {'jerk int':>9} "
           f"{'bnd-int':>8} {'success':>8} {'closest':>8}")
     for delay in delays:
-        for label in MODES:
+        for label in results["modes"]:
             r = results[f"{label}@{delay:g}"]
             print(f"{delay * 1000:>4.0f}ms {label:>12} {r['boundary_jump_mean']:>10.3f} {r['boundary_jump_p95']:>9.3f} "
                   f"{r['jerk_boundary']:>9.3f} {r['jerk_interior']:>9.3f} "

@@ -5,7 +5,8 @@
 CASES.npz holds, per case i: `<i>|x_t`, `<i>|velocity` (the x-independent velocity the denoiser returns),
 `<i>|prev` (the left-over prefix), `<i>|meta` = [time, inference_delay, execution_horizon, max_guidance_weight,
 schedule index into SCHEDULES]; and `weights|<schedule>|<start>|<end>|<total>` markers (empty arrays) asking for
-`RTCProcessor.get_prefix_weights`. OUT.npz gets `<i>|guided` and `weights|...` with upstream's results.
+`RTCProcessor.get_prefix_weights`. An optional `<i>|velocity_matrix` (A, A) makes the denoiser depend on x_t:
+it returns `velocity + x_t @ velocity_matrix`. OUT.npz gets `<i>|guided` and `weights|...` with upstream's results.
 """
 
 from __future__ import annotations
@@ -40,13 +41,18 @@ def main() -> None:
                 prefix_attention_schedule=RTCAttentionSchedule(SCHEDULES[int(schedule)]), max_guidance_weight=beta,
             ))
             velocity = torch.from_numpy(cases[f"{i}|velocity"])
+            matrix = torch.from_numpy(cases[f"{i}|velocity_matrix"]) if f"{i}|velocity_matrix" in cases.files else None
+
+            def denoiser(x, v=velocity, m=matrix):
+                return v.clone() if m is None else v + x @ m
+
             with torch.no_grad():
                 guided = processor.denoise_step(
                     x_t=torch.from_numpy(cases[f"{i}|x_t"]),
                     prev_chunk_left_over=torch.from_numpy(cases[f"{i}|prev"]),
                     inference_delay=int(delay),
                     time=float(time),
-                    original_denoise_step_partial=lambda x, v=velocity: v.clone(),
+                    original_denoise_step_partial=denoiser,
                     execution_horizon=int(horizon),
                 )
             out[f"{i}|guided"] = guided.numpy()

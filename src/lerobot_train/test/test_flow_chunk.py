@@ -18,7 +18,7 @@ from lerobot_train.configs.json_codec import ConfigError  # noqa: E402
 from lerobot_train.policies.config import PreTrainedConfig  # noqa: E402
 from lerobot_train.policies.flow_chunk.configuration_flow_chunk import FlowChunkConfig  # noqa: E402
 from lerobot_train.policies.flow_chunk.modeling_flow_chunk import FlowChunkPolicy  # noqa: E402
-from lerobot_train.policies.rtc import RTCAttentionSchedule, RTCConfig  # noqa: E402
+from lerobot_train.policies.rtc import RTCAttentionSchedule, RTCConfig, RTCGuidanceJacobian, guided_velocity  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +98,33 @@ def test_rtc_guidance_pulls_the_frozen_rows_onto_the_previous_chunk():
         policy.predict_action_chunk(obs, inference_delay=1, prev_chunk_left_over=prev[:, :0])
 
 
+def test_new_policies_guide_like_upstream_lerobot_and_the_sampler_uses_the_configured_jacobian():
+    """Default RTC settings: upstream LeRobot's (LINEAR, beta 10, identity-Jacobian guidance; see the config's
+    comment for the benchmark figures). The sampler is Euler over guided_velocity with the configured Jacobian."""
+    rtc = FlowChunkConfig().rtc_config
+    assert (rtc.prefix_attention_schedule, rtc.max_guidance_weight, rtc.guidance_jacobian) == (
+        RTCAttentionSchedule.LINEAR, 10.0, RTCGuidanceJacobian.IDENTITY)
+    obs = observation(batch=1)
+    noise = torch.randn(1, fl.CHUNK, 2)
+    prev = torch.randn(1, 6, 2)
+    chunks = {}
+    for jacobian in RTCGuidanceJacobian:
+        policy = tiny_policy(num_steps=4, rtc_config=RTCConfig(guidance_jacobian=jacobian))
+        chunks[jacobian] = policy.predict_action_chunk(obs, inference_delay=2, prev_chunk_left_over=prev,
+                                                       execution_horizon=5, noise=noise)
+        with torch.no_grad():
+            embedding = policy.model.encode_observation(obs)
+            x = noise
+            for step in range(4):
+                t = 1.0 - step / 4
+                time = torch.full((1,), t)
+                v = guided_velocity(lambda x_t: policy.model.velocity(x_t, time, embedding), x, t, prev, 2, 5,
+                                    "LINEAR", 10.0, jacobian)
+                x = x - v / 4
+        assert torch.allclose(chunks[jacobian], x, atol=1e-6)
+    assert not torch.allclose(chunks[RTCGuidanceJacobian.VJP], chunks[RTCGuidanceJacobian.IDENTITY], atol=1e-3)
+
+
 def test_select_action_executes_n_action_steps_per_chunk():
     policy = tiny_policy(n_action_steps=3)
     chunks = []
@@ -125,9 +152,13 @@ def test_checkpoint_round_trip_and_config_errors(tmp_path):
     saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert saved["type"] == "flow_chunk"
     assert saved["rtc_config"] == {"enabled": False, "prefix_attention_schedule": "ONES", "max_guidance_weight": 4.0,
-                                   "execution_horizon": 3}
+                                   "execution_horizon": 3, "guidance_jacobian": "vjp"}
     loaded = FlowChunkPolicy.from_pretrained(tmp_path / "ckpt", strict=True)
     assert loaded.config.rtc_config.prefix_attention_schedule is RTCAttentionSchedule.ONES
+    # A checkpoint written before guidance_jacobian existed keeps the guidance it was made with (the paper's VJP).
+    older = {**saved, "rtc_config": {k: v for k, v in saved["rtc_config"].items() if k != "guidance_jacobian"}}
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert PreTrainedConfig.from_pretrained(tmp_path / "older.json").rtc_config.guidance_jacobian is RTCGuidanceJacobian.VJP
     obs = observation()
     noise = torch.randn(2, fl.CHUNK, 2)
     assert torch.equal(loaded.predict_action_chunk(obs, noise=noise), policy.predict_action_chunk(obs, noise=noise))

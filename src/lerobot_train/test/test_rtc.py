@@ -1,9 +1,9 @@
 """RTC guidance: prefix weights, the guidance weight, prefix padding, and the guided velocity.
 
 The guided velocity is checked three ways: against upstream lerobot 0.4.4's `RTCProcessor.denoise_step` (oracle venv)
-for x-independent velocities, where 0.4.4's identity-Jacobian shortcut is exact; against an independent reference
-that builds the full Jacobian of a small random network with `torch.autograd.functional.jacobian`; and by its
-padding behaviour.
+for x-independent velocities, where 0.4.4's identity-Jacobian shortcut is exact, and, with `jacobian="identity"`,
+for x-dependent ones too; against an independent reference that builds the full Jacobian of a small random network
+with `torch.autograd.functional.jacobian`; and by its padding behaviour.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 from lerobot_train.policies.rtc import (
     RTCAttentionSchedule,
     RTCConfig,
+    RTCGuidanceJacobian,
     guidance_weight,
     guided_velocity,
     pad_prefix,
@@ -48,6 +49,17 @@ def test_guidance_weight_is_clipped_and_vanishes_at_the_clean_end():
     assert weights[0] == 5.0  # pure noise: the clip
     assert torch.allclose(weights[1:4], torch.minimum(unclipped, torch.tensor(5.0)))
     assert weights[4] == 0.0
+
+
+def test_guidance_weight_is_strongest_at_both_ends_of_the_euler_steps():
+    """The weight is symmetric in tau: it is NOT small at the last Euler steps (t -> 0) but about num_steps - 1
+    there, and smallest (2) halfway. Only t = 0 exactly, never evaluated by an Euler sampler, gives 0."""
+    steps = 10
+    times = torch.tensor([1 - k / steps for k in range(steps)], dtype=torch.float64)
+    weights = guidance_weight(times, 1e9, torch.float64)
+    assert weights[-1] == pytest.approx(9.1111, abs=1e-4) and weights[1] == pytest.approx(weights[-1])
+    assert weights.min() == pytest.approx(2.0) and int(weights.argmin()) == steps // 2
+    assert torch.allclose(weights[1:], weights[1:].flip(0))
 
 
 def test_pad_prefix_repeats_the_last_real_row_and_rejects_an_empty_prefix():
@@ -116,6 +128,51 @@ def test_guided_velocity_equals_the_formula_through_a_network(schedule, time):
         assert not torch.allclose(got, shortcut, atol=1e-4)
 
 
+@pytest.mark.parametrize("time", [1.0, 0.7, 0.2])
+def test_identity_jacobian_guidance_is_the_weighted_error_itself(time):
+    """jacobian="identity" (upstream LeRobot's RTCProcessor): v - w * (y - (x_t - t v)) * W, no autograd."""
+    torch.manual_seed(5)
+    rows, dim = 8, 3
+    net = TinyDenoiser(rows, dim).double()
+    x_t = torch.randn(2, rows, dim, dtype=torch.float64)
+    prev = torch.randn(2, 5, dim, dtype=torch.float64)
+    with torch.no_grad():
+        got = guided_velocity(net, x_t, time, prev, 2, 6, "LINEAR", 5.0, jacobian="identity")
+        paper = guided_velocity(net, x_t, time, prev, 2, 6, "LINEAR", 5.0, jacobian=RTCGuidanceJacobian.VJP)
+        v = net(x_t)
+    weights = prefix_weights("LINEAR", 2, 5, rows).view(1, rows, 1).double()
+    expected = v - guidance_weight(time, 5.0, torch.float64) * (pad_prefix(prev, rows) - (x_t - time * v)) * weights
+    assert torch.allclose(got, expected, atol=1e-12)
+    assert not torch.allclose(got, paper, atol=1e-4)  # the network depends on x_t: the Jacobian is not I
+    with torch.inference_mode():  # no autograd needed
+        assert torch.allclose(guided_velocity(net, x_t, time, prev, 2, 6, "LINEAR", 5.0, jacobian="IDENTITY"), got)
+
+
+def test_identity_jacobian_pins_the_frozen_rows_where_a_flat_denoiser_gives_the_vjp_little_to_pass_back():
+    """A denoiser whose clean-chunk prediction hardly depends on x_t (a confident policy: x1_hat = a + eps x_t)
+    has a Jacobian of eps: sampled with the paper's VJP the frozen rows barely move towards the prefix, with the
+    identity form they land on it. Euler sampling, 10 steps, LeRobot time."""
+    torch.manual_seed(6)
+    rows, dim, eps, steps = 8, 2, 0.05, 10
+    own = torch.randn(1, rows, dim)  # what the policy would do on its own
+    prev = own[:, :6] + 1.0  # the previous chunk disagrees by 1 everywhere
+
+    def velocity(x):  # x1_hat = x - t v = own + eps * x  =>  v = (x - own - eps * x) / t
+        return (x - own - eps * x) / time
+
+    frozen_miss = {}
+    for jacobian in RTCGuidanceJacobian:
+        x = torch.randn(1, rows, dim, generator=torch.Generator().manual_seed(0))
+        for k in range(steps):
+            time = 1.0 - k / steps
+            with torch.no_grad():
+                x = x - guided_velocity(velocity, x, time, prev, 3, 6, "LINEAR", 10.0, jacobian) / steps
+        frozen_miss[jacobian] = float((x[:, :3] - prev[:, :3]).abs().mean())
+    # The previous chunk disagreed by 1.0: identity leaves < 15 % of it on the frozen rows, the VJP > 50 %.
+    assert frozen_miss[RTCGuidanceJacobian.IDENTITY] < 0.15, frozen_miss
+    assert frozen_miss[RTCGuidanceJacobian.VJP] > 0.5, frozen_miss
+
+
 def test_guided_velocity_without_a_prefix_is_the_plain_velocity_and_leaves_parameters_alone():
     torch.manual_seed(1)
     net = TinyDenoiser(6, 2)
@@ -173,6 +230,12 @@ def test_guided_velocity_rejects_bad_inputs_with_clear_errors():
     with pytest.raises(ValueError, match="max_guidance_weight must be > 0"):
         RTCConfig(max_guidance_weight=0)
     assert RTCConfig(prefix_attention_schedule="exp").prefix_attention_schedule is RTCAttentionSchedule.EXP
+    with pytest.raises(ValueError, match="unknown RTC guidance_jacobian 'transpose'; expected one of vjp, identity"):
+        guided_velocity(lambda x: x, x_t, 0.5, torch.zeros(1, 4, 2), 0, 4, jacobian="transpose")
+    with pytest.raises(ValueError, match="unknown RTC guidance_jacobian 'exact'"):
+        RTCConfig(guidance_jacobian="exact")
+    assert RTCConfig(guidance_jacobian="Identity").guidance_jacobian is RTCGuidanceJacobian.IDENTITY
+    assert RTCConfig().guidance_jacobian is RTCGuidanceJacobian.VJP  # what configs without the field were made with
 
 
 @pytest.mark.oracle
@@ -201,6 +264,26 @@ def test_guided_velocity_and_prefix_weights_equal_upstream_for_x_independent_vel
                 ours[f"{i}|guided"] = guided_velocity(lambda x, v=torch.from_numpy(velocity): v, torch.from_numpy(x_t),
                                                       time, torch.from_numpy(prev), delay, horizon, schedule, beta)
             i += 1
+    # A denoiser that depends on x_t: upstream's shortcut is our jacobian="identity", not the paper's VJP.
+    for time, delay, horizon, prefix_rows, beta, schedule in [(0.9, 2, 6, 8, 10.0, "LINEAR"), (0.3, 3, 8, 6, 10.0, "EXP"),
+                                                              (0.1, 1, 10, 10, 5.0, "ONES")]:
+        x_t, velocity = (rng.standard_normal((2, 10, 3)).astype(np.float32) for _ in range(2))
+        matrix = rng.standard_normal((3, 3)).astype(np.float32)
+        prev = rng.standard_normal((2, prefix_rows, 3)).astype(np.float32)
+        cases.update({f"{i}|x_t": x_t, f"{i}|velocity": velocity, f"{i}|prev": prev, f"{i}|velocity_matrix": matrix,
+                      f"{i}|meta": np.array([time, delay, horizon, beta, SCHEDULES.index(RTCAttentionSchedule(schedule))],
+                                            dtype=np.float64)})
+
+        def denoiser(x, v=torch.from_numpy(velocity), m=torch.from_numpy(matrix)):
+            return v + x @ m
+
+        with torch.no_grad():
+            ours[f"{i}|guided"] = guided_velocity(denoiser, torch.from_numpy(x_t), time, torch.from_numpy(prev), delay,
+                                                  horizon, schedule, beta, jacobian="identity")
+            paper = guided_velocity(denoiser, torch.from_numpy(x_t), time, torch.from_numpy(prev), delay, horizon,
+                                    schedule, beta, jacobian="vjp")
+        assert not torch.allclose(paper, ours[f"{i}|guided"], atol=1e-3)
+        i += 1
     np.savez(tmp_path / "cases.npz", **cases)
     oracle_env.run_oracle("rtc_upstream.py", str(tmp_path / "cases.npz"), str(tmp_path / "out.npz"))
     upstream = np.load(tmp_path / "out.npz")

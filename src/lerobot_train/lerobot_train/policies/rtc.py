@@ -17,12 +17,21 @@ Conventions (LeRobot's, so checkpoints and runtimes carry over):
 * ``execution_horizon`` is the END of the soft mask counted from the first row of the new chunk (the Kinetix
   reference's ``prefix_attention_horizon``), not the paper's ``s``.
 
-Upstream LeRobot 0.4.4 evaluates the velocity before ``x_t`` requires grad, so its "correction" is the weighted error
-itself (the Jacobian is taken as the identity). This module follows the paper: the Jacobian is real. The two agree
-exactly when the velocity does not depend on ``x_t``.
+Two forms of ``J``, chosen by ``jacobian`` (:class:`RTCGuidanceJacobian`, ``RTCConfig.guidance_jacobian``):
 
-Guidance needs autograd through the denoiser: call :func:`guided_velocity` under ``torch.no_grad()`` (it enables
+* ``vjp`` (the paper, the Kinetix reference): the real vector-Jacobian product through the denoiser.
+* ``identity`` (upstream LeRobot's ``RTCProcessor.denoise_step``, 0.4.x and its later versions): the velocity is
+  evaluated before ``x_t`` requires grad, so the "correction" is the weighted error itself (``J = I``).
+  The two agree exactly when the velocity does not depend on ``x_t``. They differ most for a policy whose action
+  distribution given the observation is narrow: its denoised chunk hardly depends on ``x_t`` (``J`` small), so
+  the real VJP passes little of the error back and the new chunk keeps what the policy would have done alone.
+  Measured on the benchmark's flow_chunk policy (benchmarks/bench_policy_node.py): ``|J^T e| / |e|`` on the frozen
+  rows is 0.08-0.29 over the 10 Euler steps, the frozen rows miss the previous chunk by 1.8 deg with ``vjp``
+  and by 0.14 deg with ``identity``.
+
+``vjp`` needs autograd through the denoiser: call :func:`guided_velocity` under ``torch.no_grad()`` (it enables
 grad for the one step itself), never under ``torch.inference_mode()``, whose tensors cannot enter autograd.
+``identity`` needs no autograd (one forward per step, no backward).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
 from torch import Tensor
@@ -39,6 +49,7 @@ from lerobot_train.configs.types import RTCAttentionSchedule
 __all__ = [
     "RTCAttentionSchedule",
     "RTCConfig",
+    "RTCGuidanceJacobian",
     "guidance_weight",
     "guided_velocity",
     "pad_prefix",
@@ -51,6 +62,13 @@ __all__ = [
 #   ONES   every row up to execution_horizon is frozen
 #   LINEAR frozen delay rows, then a linear ramp down to 0 at execution_horizon
 #   EXP    as LINEAR, with the ramp bent by w * (e^w - 1) / (e - 1) (the paper's choice)
+
+
+class RTCGuidanceJacobian(str, Enum):
+    """How the guidance maps the error on the predicted clean chunk back to ``x_t`` (see the module docstring)."""
+
+    VJP = "vjp"  # the real Jacobian of the denoiser (the paper, the Kinetix reference)
+    IDENTITY = "identity"  # J = I, as upstream LeRobot's RTCProcessor computes it
 
 
 @dataclass
@@ -67,9 +85,13 @@ class RTCConfig:
     max_guidance_weight: float = 10.0
     # End row (exclusive) of the soft mask, counted from the first row of the new chunk; upstream suggests 8-12.
     execution_horizon: int = 10
+    # Not an upstream field (upstream always computes the identity form): the Jacobian in the guidance term.
+    # The default keeps what configs and checkpoints without this field were made with (the paper's VJP).
+    guidance_jacobian: RTCGuidanceJacobian = RTCGuidanceJacobian.VJP
 
     def __post_init__(self) -> None:
         self.prefix_attention_schedule = parse_schedule(self.prefix_attention_schedule)
+        self.guidance_jacobian = parse_jacobian(self.guidance_jacobian)
         if not self.max_guidance_weight > 0:
             raise ValueError(f"RTCConfig.max_guidance_weight must be > 0, got {self.max_guidance_weight}")
         if self.execution_horizon < 0:
@@ -85,6 +107,17 @@ def parse_schedule(schedule: RTCAttentionSchedule | str) -> RTCAttentionSchedule
     except ValueError:
         names = ", ".join(s.value for s in RTCAttentionSchedule)
         raise ValueError(f"unknown RTC prefix_attention_schedule {schedule!r}; expected one of {names}") from None
+
+
+def parse_jacobian(jacobian: RTCGuidanceJacobian | str) -> RTCGuidanceJacobian:
+    """Accepts the enum or its value in any case ("vjp", "IDENTITY")."""
+    if isinstance(jacobian, RTCGuidanceJacobian):
+        return jacobian
+    try:
+        return RTCGuidanceJacobian(str(jacobian).lower())
+    except ValueError:
+        names = ", ".join(j.value for j in RTCGuidanceJacobian)
+        raise ValueError(f"unknown RTC guidance_jacobian {jacobian!r}; expected one of {names}") from None
 
 
 def prefix_weights(schedule: RTCAttentionSchedule | str, start: int, end: int, total: int) -> Tensor:
@@ -180,12 +213,13 @@ def guided_velocity(
     execution_horizon: int,
     schedule: RTCAttentionSchedule | str = RTCAttentionSchedule.LINEAR,
     max_guidance_weight: float = 10.0,
+    jacobian: RTCGuidanceJacobian | str = RTCGuidanceJacobian.VJP,
 ) -> Tensor:
     """The RTC-guided velocity at ``x_t`` (same shape as ``x_t``, detached).
 
     Args:
-        velocity_fn: the denoiser, ``x_t -> v`` with everything else (observation, time) bound. It is evaluated
-            with grad enabled on a fresh leaf copy of ``x_t``.
+        velocity_fn: the denoiser, ``x_t -> v`` with everything else (observation, time) bound. With ``vjp`` it is
+            evaluated with grad enabled on a fresh leaf copy of ``x_t``.
         x_t: the current sample, (B, T, A) or (T, A), in the policy's normalised action space.
         time: LeRobot time in [0, 1] (1 = noise), a float, a 0-d tensor or one value per sample.
         prev_chunk: the previous chunk's rows not executed yet, (B, L, A), (1, L, A) or (L, A), same (normalised)
@@ -195,13 +229,15 @@ def guided_velocity(
         execution_horizon: end row of the soft mask, clipped to the prefix's real length.
         schedule: soft-mask shape (see :class:`RTCAttentionSchedule`).
         max_guidance_weight: beta, the clip on the guidance weight (> 0).
+        jacobian: ``vjp`` (the paper's J^T through the denoiser) or ``identity`` (upstream LeRobot's J = I).
 
-    Raises ValueError for malformed inputs (empty prefix, mismatched action dims, negative delay) and RuntimeError
-    under ``torch.inference_mode`` (autograd cannot run there).
+    Raises ValueError for malformed inputs (empty prefix, mismatched action dims, negative delay, unknown
+    jacobian) and, with ``vjp``, RuntimeError under ``torch.inference_mode`` (autograd cannot run there).
     """
+    jacobian = parse_jacobian(jacobian)
     if prev_chunk is None:
         return velocity_fn(x_t).detach()
-    if torch.is_inference_mode_enabled():
+    if jacobian is RTCGuidanceJacobian.VJP and torch.is_inference_mode_enabled():
         raise RuntimeError("RTC guidance needs autograd through the denoiser: call it under torch.no_grad(), "
                            "not torch.inference_mode()")
     if inference_delay < 0:
@@ -231,12 +267,16 @@ def guided_velocity(
     scalar_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     t = _time_for_broadcast(time, batch, x.device, scalar_dtype)
 
-    with torch.enable_grad():
-        x_leaf = x.detach().clone().requires_grad_(True)
-        velocity = velocity_fn(x_leaf)
-        predicted_actions = x_leaf - t.to(velocity.dtype) * velocity
-        error = ((target - predicted_actions) * weights).detach()
-        (correction,) = torch.autograd.grad(predicted_actions, x_leaf, grad_outputs=error)
+    if jacobian is RTCGuidanceJacobian.IDENTITY:
+        velocity = velocity_fn(x)
+        correction = (target - (x - t.to(velocity.dtype) * velocity)) * weights
+    else:
+        with torch.enable_grad():
+            x_leaf = x.detach().clone().requires_grad_(True)
+            velocity = velocity_fn(x_leaf)
+            predicted_actions = x_leaf - t.to(velocity.dtype) * velocity
+            error = ((target - predicted_actions) * weights).detach()
+            (correction,) = torch.autograd.grad(predicted_actions, x_leaf, grad_outputs=error)
 
     weight = guidance_weight(t, max_guidance_weight, scalar_dtype).to(dtype=velocity.dtype)
     guided = velocity.detach() - weight * correction

@@ -149,7 +149,8 @@ class FlowChunkPolicy(PreTrainedPolicy):
                 return self.model.velocity(x_t, time, obs_embedding)
 
             velocity = guided_velocity(velocity_fn, x, t, prev_chunk_left_over, inference_delay or 0,
-                                       execution_horizon or 0, rtc.prefix_attention_schedule, rtc.max_guidance_weight)
+                                       execution_horizon or 0, rtc.prefix_attention_schedule, rtc.max_guidance_weight,
+                                       rtc.guidance_jacobian)
             x = x + dt * velocity
         return x
 
