@@ -149,6 +149,26 @@ def test_rtc_gives_the_policy_the_old_rows_from_the_observation_tick_padded_by_r
     assert np.allclose(prefix[6:], real[-1], atol=1e-5)  # padded with the last real row, never zeros
 
 
+@pytest.mark.parametrize("latency", [0.2, 0.23, 0.3])
+def test_steady_rtc_freezes_exactly_the_rows_run_during_inference_and_time_aligns_the_prefix(latency):
+    """At 30 fps, for every guided chunk: the delay the policy is given = the rows the executor ran from the old plan
+    while it was computed = the rows skipped, so the first executed new row is the first row not frozen; and prefix
+    row k is the old plan's row at the new chunk's row-k time (a one-row shift would be a one-row jump)."""
+    runtime, clock, policy, robot = build(mode="rtc", rows=30, latency=latency, fps=30)
+    prime(runtime, clock, robot)
+    made = chunks(drive(runtime, clock, robot, 5.0, until=lambda r: len(chunks(r)) >= 5))
+    guided = [(old, new, call) for old, new, call in zip(made, made[1:], policy.calls[1:])]
+    assert len(guided) == 4
+    for old, new, call in guided:
+        assert call["inference_delay"] == new.inference_delay == new.delay_rows == new.executed_during_inference
+        assert new.start_row == new.delay_rows == int(np.floor(latency * 30 + 1e-9)) + 1
+        prefix = call["prev_chunk_left_over"][0]
+        real = len(old.rows) - int(np.flatnonzero(old.row_times_ns == new.row_times_ns[0])[0])
+        for k in range(real):
+            old_k = int(np.flatnonzero(old.row_times_ns == new.row_times_ns[k])[0])
+            assert np.allclose(prefix[k], old.rows[old_k], atol=1e-5)
+
+
 def test_rtc_default_horizon_is_the_overlap_with_the_old_chunk():
     runtime, clock, policy, robot = build(mode="rtc", rows=10, latency=0.25, chunk_size_threshold=0.5)
     prime(runtime, clock, robot)
