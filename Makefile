@@ -7,7 +7,7 @@ SHELL := /bin/bash
 help:
 	@echo "make setup  - create .venv (ROS 2 Jazzy wheels, torch CPU, ...), colcon-build src/, write env.bash"
 	@echo "make test   - setup, then run every package's tests with DDS isolation"
-	@echo "make demo   - setup, then record a dataset on the built-in simulated SO-101"
+	@echo "make demo   - setup, then record, train, deploy and evaluate a policy on the simulated SO-101"
 	@echo "make clean  - remove build/, install/, log/ (keeps .venv)"
 
 setup:

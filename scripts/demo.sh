@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: record a few episodes on the built-in simulated SO-101 and validate the dataset.
-# Extra arguments go to lerobot_bringup.demo (e.g. scripts/demo.sh --episodes 5 --episode-time 10).
+# `make demo`: the whole loop on the built-in simulated SO-101: record demonstrations, train a policy, deploy it with
+# the policy node, evaluate it (success table). Extra arguments go to lerobot_bringup.demo, e.g.
+#   scripts/demo.sh --episodes 80 --steps 12000 --eval-episodes 20      (see scripts/demo.sh --help)
 set -eo pipefail
 WS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$WS/env.bash" 2>/dev/null

@@ -208,6 +208,10 @@ class DemoConsole:
         self._reached = Reached(since_ns=self.now_ns())
         return self._reached
 
+    def stop_watching_reached(self) -> None:
+        """The episode is over: a reach from now on does not count (the arm may still be moving)."""
+        self._reached = None
+
     # ------------------------------------------------------------------------------------------ recorder
     def wait_for_recorder(self, timeout_s: float, log_hint: str) -> None:
         if not self.record_client.wait_for_server(timeout_sec=timeout_s):

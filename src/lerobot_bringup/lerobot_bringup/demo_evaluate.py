@@ -74,6 +74,7 @@ def policy_episode(console: DemoConsole, index: int, target, episode_time_s: flo
     started = console.now_ns()
     if console.spin_until(lambda: reached.at_ns is not None, episode_time_s):
         console.sleep(HOLD_AFTER_REACH_S)
+    console.stop_watching_reached()
     run_result = console.stop_policy(run)
     console.stop_episode()
     episode = console.episode_result(recording, 120.0)
@@ -96,6 +97,7 @@ def scripted_episode(console: DemoConsole, index: int, target, episode_time_s: f
     console.send_trajectory(JOINT_NAMES, times, positions)
     started = console.now_ns()
     console.spin_until(lambda: reached.at_ns is not None, episode_time_s)
+    console.stop_watching_reached()
     outcome = _outcome("scripted operator", index, target, reached, started)
     print(f"  scripted episode {index + 1}: "
           f"{'reached in %.2f s' % outcome.time_to_reach_s if outcome.reached else 'not reached'}", flush=True)

@@ -75,7 +75,7 @@ def test_every_stage_leaves_its_artefacts(demo):
     chunk = policy.predict_action_chunk({"observation.state": frame["observation.state"][None],
                                          "observation.images.front": frame["observation.images.front"][None],
                                          "task": [frame["task"]]})
-    assert chunk.shape == (1, 16, 6) and np.isfinite(chunk).all()
+    assert chunk.shape == (1, 32, 6) and np.isfinite(chunk).all()
     assert (output / "train" / "training_curves.png").is_file()
     assert f"checkpoint:       {checkpoint.resolve()}" in text
 
@@ -149,3 +149,46 @@ def test_policy_bringup_publishes_every_topic_of_the_rviz_view(demo, tmp_path, r
         executor.shutdown()
         node.destroy_node()
         bringup.stop(timeout=30)
+
+
+@pytest.mark.oracle
+def test_an_act_policy_is_deployed_the_same_way_and_loads_in_upstream(demo, tmp_path):
+    """`--policy-type act` on the demo's recording: lerobot-train trains ACT, the policy node serves it in the same
+    evaluation (a recorded rollout), and upstream LeRobot 0.4.4 loads the checkpoint and predicts the same chunk."""
+    import oracle_env
+
+    from lerobot_dataset.reader import LeRobotDatasetReader
+    from lerobot_dataset.validate import validate_dataset
+    from lerobot_train import load_policy
+
+    output, _ = demo
+    act_output = tmp_path / "act"
+    act_output.mkdir()
+    (act_output / "sim_so101_demo").symlink_to(output / "sim_so101_demo")
+    process = ManagedProcess([sys.executable, "-m", "lerobot_bringup.demo", "--output", str(act_output),
+                              "--from-stage", "train", "--policy-type", "act", "--steps", "3", "--batch-size", "4",
+                              "--train-processes", "1", "--eval-episodes", "1", "--eval-episode-time-s", "3",
+                              "--no-evaluate-scripted"], tmp_path / "act_demo.log")
+    try:
+        code = process.popen.wait(timeout=600)
+    finally:
+        process.stop()
+    text = process.output()
+    assert code == 0, text[-6000:]
+    assert "--policy.type=act" in text and "trained policy" in text
+    assert validate_dataset(act_output / "eval_sim_so101_demo").ok
+
+    checkpoint = (act_output / "train" / "checkpoints" / "last" / "pretrained_model").resolve()
+    assert json.loads((checkpoint / "config.json").read_text())["type"] == "act"
+    frame = LeRobotDatasetReader(output / "sim_so101_demo")[0]
+    observation = {"observation.state": frame["observation.state"][None].astype(np.float32),
+                   "observation.images.front": frame["observation.images.front"][None].astype(np.float32)}
+    ours = load_policy(checkpoint).predict_action_chunk({**observation, "task": [frame["task"]]})
+    np.savez(tmp_path / "obs.npz", **observation)
+    jobs = [{"op": "predict", "ckpt": str(checkpoint), "obs": str(tmp_path / "obs.npz"),
+             "out": str(tmp_path / "upstream.npz")}]
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    oracle_env.run_oracle("act_upstream.py", str(tmp_path / "jobs.json"))
+    upstream = np.load(tmp_path / "upstream.npz")["chunk"]
+    assert upstream.shape == ours.shape == (1, 32, 6)
+    np.testing.assert_allclose(ours, upstream, atol=1e-3)
