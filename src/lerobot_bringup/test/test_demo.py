@@ -155,7 +155,7 @@ def test_policy_bringup_publishes_every_topic_of_the_rviz_view(demo, tmp_path, r
 def test_an_act_policy_is_deployed_the_same_way_and_loads_in_upstream(demo, tmp_path):
     """`--policy-type act` on the demo's recording: lerobot-train trains ACT, the policy node serves it in the same
     evaluation (a recorded rollout), and upstream LeRobot 0.4.4 loads the checkpoint and predicts the same chunk."""
-    import oracle_env
+    from oracle import oracle_env
 
     from lerobot_dataset.reader import LeRobotDatasetReader
     from lerobot_dataset.validate import validate_dataset
