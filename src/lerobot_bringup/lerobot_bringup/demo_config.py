@@ -34,7 +34,7 @@ class DemoConfig:
 
     # ---- 2. train (lerobot-train): flow_chunk is ours (RTC-capable); act is upstream's ACT (loads in LeRobot 0.4.4)
     policy_type: str = "flow_chunk"
-    steps: int = 6000
+    steps: int = 4000
     # The batch of one optimizer step, split over the training processes.
     batch_size: int = 32
     # Data-parallel training processes (torchrun -m lerobot_train.train, one torch thread each): on two cores, two

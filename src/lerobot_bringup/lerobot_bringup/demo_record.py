@@ -1,10 +1,10 @@
 """Stage 1 of the demo: record demonstrations on the simulated SO-101 with the scripted operator.
 
 Starts config/bringup/sim_so101_demo_record.yaml (servo-bus simulators for follower and leader, their arm drivers,
-leader -> follower teleop, the simulated camera, the scripted operator and the recorder, with the demo's robot
-interface), sends one RecordEpisode goal per episode (the recorder's reset period runs between them while the
-operator brings the arm home and the scene moves the cube to a random place), stops everything (the recorder
-closes the dataset, the drivers switch torque off) and validates the dataset.
+leader -> follower teleop, the simulated camera looking straight down, the scripted operator and the recorder,
+with the demo's robot interface), sends one RecordEpisode goal per episode (the recorder's reset period runs
+between them while the operator brings the arm home and the scene moves the cube to a random place), stops
+everything (the recorder closes the dataset, the drivers switch torque off) and validates the dataset.
 """
 from __future__ import annotations
 

@@ -63,6 +63,9 @@ def test_simulated_deployment_matches_the_demo_recording():
     front = served.images["front"]
     assert (camera["width"], camera["height"]) == (front.width, front.height)
     assert camera["base_frame"] == "base_link"  # the URDF's root, so the cube marker and TF agree
+    recording = processes("sim_so101_demo_record")
+    assert recording["front_camera"].parameters["view"] == camera["view"] == "top"  # the policy sees what it learned
+    assert interface_of(recording["recorder"].parameters["interface"]).dataset_features() == recorded.dataset_features()
 
 
 @pytest.mark.parametrize("robot", ("so101", "koch"))

@@ -65,6 +65,7 @@ class RobotViewNode(Node):
         self.cube_size = float(p["cube_size"])
         self.cube_top = None
         self.reached = False
+        self.latest_joints: tuple[int, list[str], list[float]] | None = None  # (stamp ns, names, positions)
         self.markers_pub = self.create_publisher(MarkerArray, "~/markers", JOINT_STATE_PUBLISHER_QOS.profile())
         self.urdf_states_pub = (self.create_publisher(JointState, "/joint_states", JOINT_STATE_PUBLISHER_QOS.profile())
                                 if p["publish_joint_states"] else None)
@@ -90,8 +91,9 @@ class RobotViewNode(Node):
             urdf = self.kinematics.mapping.to_urdf(names, values)
             self.urdf_states_pub.publish(JointState(header=msg.header, name=list(urdf), position=list(urdf.values())))
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        self.executed.add(stamp or self.get_clock().now().nanoseconds,
-                          self.kinematics.tip_positions(names, [values])[0])
+        # The executed path is sampled at the marker rate: forward kinematics of every 100 Hz joint state would cost
+        # a share of a small robot computer's CPU for points nobody can tell apart.
+        self.latest_joints = (stamp or self.get_clock().now().nanoseconds, names, values)
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         if msg.horizon * msg.action_dim != len(msg.actions) or len(msg.names) != msg.action_dim:
@@ -115,6 +117,9 @@ class RobotViewNode(Node):
 
     # ------------------------------------------------------------------------------------------ outputs
     def _publish_scene(self) -> None:
+        if self.latest_joints is not None:
+            stamp, names, values = self.latest_joints
+            self.executed.add(stamp, self.kinematics.tip_positions(names, [values])[0])
         markers = [self._line(executed_path_marker(self.executed.points()))]
         if self.cube_top is not None:
             markers.append(self._cube(cube_marker(self.cube_top, self.cube_size, self.reached)))
