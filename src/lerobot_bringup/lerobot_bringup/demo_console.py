@@ -68,9 +68,10 @@ class DemoConsole:
         self.executor.add_node(self.node)
         self.counts: dict[str, int] = {FOLLOWER_STATES: 0, camera_topic: 0}
         self.follower: dict[str, float] = {}
-        # Images reliably, as the recorder and the policy node read them (best effort loses ~1 MB samples).
-        self.node.create_subscription(Image, camera_topic, lambda _m: self._count(camera_topic),
-                                      CAMERA_IMAGE_QOS.profile())
+        # Images reliably, as the recorder and the policy node read them (best effort loses ~1 MB samples). Only
+        # until the robot is up: afterwards the console has no use for pictures and the CPU has better ones.
+        self._camera_subscription = self.node.create_subscription(
+            Image, camera_topic, lambda _m: self._count(camera_topic), CAMERA_IMAGE_QOS.profile())
         self.node.create_subscription(JointState, FOLLOWER_STATES, self._on_follower, LATEST_JOINT_STATE_QOS.profile())
         if with_leader:
             self.counts[LEADER_STATES] = 0
@@ -159,6 +160,7 @@ class DemoConsole:
             raise ConsoleError(f"the robot's topics did not start flowing within {timeout_s:g} s: message counts "
                                f"{self.counts}, cube position {'known' if self.target is not None else 'unknown'}; "
                                f"see {log_hint}")
+        self.node.destroy_subscription(self._camera_subscription)
 
     def follower_joints(self, names) -> np.ndarray:
         return np.array([self.follower[name] for name in names])

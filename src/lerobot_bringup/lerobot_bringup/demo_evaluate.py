@@ -104,7 +104,8 @@ def scripted_episode(console: DemoConsole, index: int, target, episode_time_s: f
     return outcome
 
 
-def evaluate(config: DemoConfig, checkpoint: Path) -> Evaluation:
+def evaluate(config: DemoConfig, checkpoint: Path, bringup_overrides: dict[str, str] | None = None) -> Evaluation:
+    """Deploy `checkpoint` and run the evaluation episodes; `bringup_overrides` go to the bringup file last."""
     from lerobot_bringup.cli import BringupRunner
     from lerobot_bringup.robot_view import share_urdf
     from lerobot_dataset.validate import validate_dataset
@@ -120,7 +121,7 @@ def evaluate(config: DemoConfig, checkpoint: Path) -> Evaluation:
     overrides = {"sim_dir": sim_dir, "policy_path": str(checkpoint), "interface": ROLLOUT_INTERFACE,
                  "camera_width": str(width), "camera_height": str(height),
                  "mode": config.policy_mode, "run_on_activate": "false", "urdf": str(share_urdf("so101")),
-                 "dataset_root": str(eval_root), "vcodec": config.vcodec}
+                 "dataset_root": str(eval_root), "vcodec": config.vcodec, **(bringup_overrides or {})}
     runner = BringupRunner(POLICY_BRINGUP, overrides, log_path=log_path)
     targets = evaluation_targets(config.eval_seed, config.eval_episodes)
     print(f"  starting {len(runner.bringup.processes)} processes of {runner.bringup.path.name} "
