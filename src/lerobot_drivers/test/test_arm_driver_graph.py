@@ -310,6 +310,12 @@ def test_deactivate_turns_torque_off_and_activate_back_on(graph):
     assert probe.change_state(NODE, "activate")
     assert all(sim.torque().values())
     assert wait_for(lambda: len(probe.joint_states["follower"]) > count + 10, 10)
+    # A transition the active state does not have is refused, not fatal (rclpy alone would end the node's spin).
+    assert not probe.change_state(NODE, "activate")
+    assert "change_state: 'activate' refused: the node is active" in driver.output()
+    assert driver.popen.poll() is None and all(sim.torque().values())
+    count = len(probe.joint_states["follower"])
+    assert wait_for(lambda: len(probe.joint_states["follower"]) > count + 10, 10)
 
 
 @pytest.mark.parametrize("fault,motor,expected", [

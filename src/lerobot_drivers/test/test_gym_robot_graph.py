@@ -43,10 +43,11 @@ def distinct(states):
 
 
 def test_pendulum_over_dds_follows_the_reference_trajectory(spawn, rclpy_context):
-    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Bool, Float64
     from std_srvs.srv import Trigger
+
+    from lerobot_drivers.qos import CAMERA_IMAGE_QOS
 
     proc = spawn(node_args("env_kwargs:='{\"render_mode\": \"rgb_array\"}'", "render_camera:=pendulum",
                            "action_timeout:=0", "state_names:=[cos_theta, sin_theta, theta_dot]",
@@ -56,7 +57,10 @@ def test_pendulum_over_dds_follows_the_reference_trajectory(spawn, rclpy_context
     peer.node.create_subscription(JointState, "/pend/joint_states", states.append, 50)
     peer.node.create_subscription(Float64, "/pend/reward", lambda m: rewards.append(m.data), 50)
     peer.node.create_subscription(Bool, "/pend/terminated", lambda m: terminated.append(m.data), 50)
-    peer.node.create_subscription(Image, "/cameras/pendulum/image_raw", images.append, qos_profile_sensor_data)
+    # Reliable, as the node publishes them and the recorder reads them: 750 kB best-effort samples are lost whole
+    # on a loaded machine (a fragment dropped = the sample dropped).
+    peer.node.create_subscription(Image, "/cameras/pendulum/image_raw", images.append,
+                                  CAMERA_IMAGE_QOS.profile())
     action_pub = peer.node.create_publisher(JointState, "/pend/joint_commands", 10)
 
     reference = gym.make("Pendulum-v1")

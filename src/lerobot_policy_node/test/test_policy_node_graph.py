@@ -167,13 +167,15 @@ def test_chunks_drive_the_arm_along_their_rows_and_deactivation_holds_it(rig):
                     interval=0.5), (len(goal_errors()), len(plan_errors(chunks.commands)), node.output()[-3000:])
     errors = goal_errors()
     assert np.median(errors) < 0.01 and np.percentile(errors, 90) < 0.06, np.percentile(errors, [50, 90, 99])
-    # The per-tick command stream: the same plan, sampled at fps x interpolation_multiplier = 60 Hz (never faster;
-    # a starved timer fires late, so only the typical spacing is checked).
+    # The per-tick command stream: the same plan, sampled at fps x interpolation_multiplier = 60 Hz, published only
+    # while a chunk plans the moment. rclpy timers keep their grid, so a late callback is followed by a short
+    # interval: the rate is checked over the whole stream, and undisturbed stretches at 1/60 s must exist.
     commands = list(chunks.commands)
     assert list(commands[-1].name) == JOINTS
-    spacing = np.diff([stamp_s(m.header.stamp) for m in commands])
-    assert np.percentile(spacing, 5) > 1 / 60 - 0.004, np.percentile(spacing, [5, 50])
-    assert np.median(spacing) < 0.05, np.percentile(spacing, [5, 50, 95])
+    stamps = np.array([stamp_s(m.header.stamp) for m in commands])
+    spacing = np.diff(stamps)
+    assert len(commands) <= (stamps[-1] - stamps[0]) * 60 + 2, (len(commands), stamps[-1] - stamps[0])
+    assert np.sum(np.abs(spacing - 1 / 60) < 0.004) >= 5, np.percentile(spacing, [5, 50, 95])
     command_errors = plan_errors(commands)
     assert np.median(command_errors) < 1e-3, np.percentile(command_errors, [50, 90])
     moved = np.array(probe.joint_states["follower"][-1][1].position) - start
@@ -206,7 +208,8 @@ def test_run_policy_goal_reset_and_a_stale_camera_stops_inference(rig):
     from lerobot_msgs.action import RunPolicy
 
     probe, chunks = rig["probe"], rig["chunks"]
-    assert probe.change_state(NODE, "activate", timeout=60)
+    if not probe.change_state(NODE, "activate", timeout=60):  # refused only if the test before ended while active
+        assert "'activate' refused: the node is active" in rig["node"].output()
     assert wait_for(lambda: chunks.chunks[-1][1].chunk_id >= 2 and chunks.chunks[-1][1].horizon > 1, 60)
 
     client = ActionClient(probe.node, RunPolicy, f"{NODE}/run_policy")

@@ -276,6 +276,20 @@ def test_stop_returns_the_action_to_hold_and_clears_the_plan():
     assert isinstance(runtime.run_once(), Wait)
 
 
+def test_a_chunk_merged_before_a_stop_or_reset_is_no_longer_current():
+    """The node publishes a merged chunk after the runtime's lock is released; a stop or reset in between sends a
+    hold, and the chunk must not follow it (the arm would move again after the hold)."""
+    for interrupt in ("stop", "reset"):
+        runtime, clock, policy, robot = build(mode="async", rows=10, latency=0.2)
+        prime(runtime, clock, robot)
+        merged = chunks(drive(runtime, clock, robot, 0.5, until=lambda r: len(chunks(r)) >= 1))[0]
+        assert runtime.is_current(merged)
+        getattr(runtime, interrupt)()
+        assert not runtime.is_current(merged)
+        runtime.start()
+        assert not runtime.is_current(merged)
+
+
 def test_boundary_jump_is_clamped_or_held_by_the_gate_inside_the_runtime():
     for action in ("clamp", "hold"):
         interface = make_interface(10)

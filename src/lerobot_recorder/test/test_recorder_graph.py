@@ -467,7 +467,9 @@ def test_sim_time_drives_the_frame_clock(spawn, rclpy_context, tmp_path):
     written, lost = tick_accounting(log, 0)
     assert written == frames == result.frames and written + lost == 30 and lost <= LOST_TICKS_TOLERATED
     assert 1000 * rs.NS < first_ns <= last_ns < 1100 * rs.NS
-    assert last_ns - first_ns <= rs.NS and (last_ns - first_ns) * rs.FPS // rs.NS + 1 >= frames
+    # Stamps are whole nanoseconds on a 1/30 s grid, so the span is rounded to periods (29 periods can be
+    # 966666666 ns).
+    assert last_ns - first_ns <= rs.NS and round((last_ns - first_ns) * rs.FPS / rs.NS) + 1 >= frames
     check_episode_contents(root, 0, rs.make_schedule(t0, 8.0), windows[0], "sim")
 
 

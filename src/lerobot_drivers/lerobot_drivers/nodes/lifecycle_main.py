@@ -15,6 +15,9 @@ What every lifecycle node does the same way:
   sits unconfigured. With `autostart:=false` the node waits for a lifecycle manager and says so.
 - `<program> ready` is printed on stdout once the node is configured and active (or, without autostart, once it
   waits for its transitions): scripts and tests wait for that line.
+- A `~/change_state` request for a transition the current state does not have (a second `activate`, say) is
+  answered success=false with a warning, as rclcpp does; rclpy raises instead, and the exception would end the
+  node's spin (an arm driver would switch torque off and exit).
 - SIGINT and SIGTERM end the spin; `on_exit(node)` then runs whatever happened (drivers switch torque off, the
   recorder saves the episode in progress), then the node and the context are destroyed. Exit code 0.
 
@@ -35,6 +38,34 @@ def config_error_types() -> tuple[type[Exception], ...]:
     from rclpy.exceptions import ParameterException
 
     return (ValueError, TypeError, ParameterException)
+
+
+def refuse_invalid_transitions(node) -> None:
+    """Answer a `~/change_state` request the current state has no transition for with success=false.
+
+    rclpy's LifecycleNode lets the state machine's RCLError escape its service callback, which ends
+    `executor.spin()`; the service object is rclpy's own (`_service_change_state`), so its callback is wrapped.
+    """
+    from lifecycle_msgs.msg import Transition
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    service = node._service_change_state
+    change_state = service.callback
+    labels = {value: name.removeprefix("TRANSITION_").lower() for name, value in vars(Transition).items()
+              if name.startswith("TRANSITION_") and isinstance(value, int)}
+
+    def checked_change_state(request, response):
+        try:
+            return change_state(request, response)
+        except rclpy_implementation.RCLError:
+            requested = request.transition.label or labels.get(request.transition.id, str(request.transition.id))
+            state = node._state_machine.current_state[1]
+            node.get_logger().warn(f"change_state: '{requested}' refused: the node is {state}, which has no such "
+                                   "transition")
+            response.success = False
+            return response
+
+    service.callback = checked_change_state
 
 
 def run_lifecycle_node(
@@ -68,6 +99,7 @@ def run_lifecycle_node(
         print(f"{program}: {error}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return EXIT_BAD_PARAMETER
+    refuse_invalid_transitions(node)
     executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
     executor.add_node(node)
     exit_code = EXIT_OK

@@ -184,6 +184,9 @@ class PolicyNode(LifecycleNode):
         self._inference_thread: threading.Thread | None = None
         self._stop_inference = threading.Event()
         self._run_lock = threading.Lock()
+        # Chunks (inference thread) and holds (stop, reset) are published under one lock, and a chunk only while
+        # it is current, so a hold is never followed by a chunk computed before it.
+        self._output_lock = threading.Lock()
         self._run_generation = 0
         self._run_end_reason = ""
         self._previous_stats = None
@@ -338,7 +341,8 @@ class PolicyNode(LifecycleNode):
             self._run_generation += 1
             self._run_end_reason = reason
             if self.served is not None:
-                self._publish_hold(self.served.runtime.stop())
+                with self._output_lock:
+                    self._publish_hold(self.served.runtime.stop())
 
     def _accept_goal(self, goal) -> GoalResponse:
         if self.served is None or self._inference_thread is None:
@@ -389,7 +393,8 @@ class PolicyNode(LifecycleNode):
         if self.served is None:
             response.success, response.message = False, "not configured"
             return response
-        self._publish_hold(self.served.runtime.reset())
+        with self._output_lock:
+            self._publish_hold(self.served.runtime.reset())
         response.success, response.message = True, "queue cleared, buffered observations dropped"
         return response
 
@@ -432,6 +437,13 @@ class PolicyNode(LifecycleNode):
         served = self.served
         if served is None:
             return
+        with self._output_lock:
+            if not served.runtime.is_current(chunk):  # a stop or reset came after its merge: its hold went out
+                served.runtime.note_trip(TripKind.DISCARDED_AFTER_RESET)
+                return
+            self._publish_current_chunk(served, chunk)
+
+    def _publish_current_chunk(self, served: ServedPolicy, chunk: TimedChunk) -> None:
         now = self._now_ns()
         first = chunk.first_row_not_before(now)
         if first is None:  # never publish a trajectory that is already over

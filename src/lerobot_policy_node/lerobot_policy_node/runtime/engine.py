@@ -309,9 +309,16 @@ class PolicyRuntime:
                                   dtype=np.int64),
             period_s=ticks.period_s, observation_stamp_ns=ticks.time_ns(prepared.tick), latency_s=latency_s,
             delay_rows=proposal.delay_rows, executed_during_inference=proposal.executed_rows,
-            inference_delay=prepared.rtc.inference_delay if prepared.rtc is not None else 0)
+            inference_delay=prepared.rtc.inference_delay if prepared.rtc is not None else 0, epoch=self.epoch)
         self.chunks += 1
         return ChunkReady(timed, report.trips)
+
+    def is_current(self, chunk: TimedChunk) -> bool:
+        """Whether `chunk` may still be published: no stop or reset came between its merge and now. A chunk is
+        merged under the lock but published after it; without this check a chunk merged just before a stop would
+        reach the executor after the stop's hold and move the arm again."""
+        with self._lock:
+            return self.running and chunk.epoch == self.epoch
 
     # ------------------------------------------------------------------------------------------ reporting
     def note_trip(self, kind: TripKind) -> None:

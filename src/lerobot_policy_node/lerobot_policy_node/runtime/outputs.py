@@ -29,6 +29,7 @@ class TimedChunk:
     delay_rows: int  # measured delay in rows (switch tick - observation tick)
     executed_during_inference: int  # rows of the old plan executed while this chunk was computed
     inference_delay: int  # the RTC delay the policy was given (0 without RTC)
+    epoch: int = 0  # the runtime's epoch when merged: a stop or reset after it makes the chunk obsolete
 
     @property
     def horizon(self) -> int:
