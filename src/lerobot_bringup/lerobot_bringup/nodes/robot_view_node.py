@@ -24,6 +24,7 @@ from lerobot_bringup.robot_view import (
     CubeMarker, EndEffectorKinematics, ExecutedPath, PathMarker, cube_marker, executed_path_marker,
     predicted_path_marker, share_urdf,
 )
+from lerobot_drivers.nodes.log_throttle import LogThrottle
 from lerobot_drivers.nodes.parameters import ParameterSpec, declare_parameters, parameter_values
 from lerobot_drivers.nodes.runner import run_node
 from lerobot_drivers.qos import JOINT_STATE_PUBLISHER_QOS, LATEST_JOINT_STATE_QOS, TRAJECTORY_QOS
@@ -56,6 +57,7 @@ def _colour(rgba) -> ColorRGBA:
 class RobotViewNode(Node):
     def __init__(self) -> None:
         super().__init__("robot_view")
+        self._throttled = LogThrottle(self.get_logger())
         declare_parameters(self, PARAMETERS)
         p = parameter_values(self, PARAMETERS)
         urdf = p["urdf"] or str(share_urdf(str(p["robot"])))
@@ -81,8 +83,8 @@ class RobotViewNode(Node):
     # ------------------------------------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
         if len(msg.name) != len(msg.position):
-            self.get_logger().warning(f"ignoring JointState with {len(msg.name)} names but {len(msg.position)} "
-                                      "positions", throttle_duration_sec=5.0)
+            self._throttled.warning("joint_state", 5.0, f"ignoring JointState with {len(msg.name)} names but "
+                                    f"{len(msg.position)} positions")
             return
         known = [i for i, name in enumerate(msg.name) if name in self.kinematics.description.joints]
         names = [msg.name[i] for i in known]
@@ -97,15 +99,14 @@ class RobotViewNode(Node):
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         if msg.horizon * msg.action_dim != len(msg.actions) or len(msg.names) != msg.action_dim:
-            self.get_logger().warning(f"ignoring ActionChunk {msg.chunk_id}: {msg.horizon}x{msg.action_dim} with "
-                                      f"{len(msg.actions)} values and {len(msg.names)} names",
-                                      throttle_duration_sec=5.0)
+            self._throttled.warning("chunk", 5.0, f"ignoring ActionChunk {msg.chunk_id}: {msg.horizon}x"
+                                    f"{msg.action_dim} with {len(msg.actions)} values and {len(msg.names)} names")
             return
         rows = [msg.actions[k * msg.action_dim:(k + 1) * msg.action_dim] for k in range(msg.horizon)]
         try:
             points = self.kinematics.tip_positions(list(msg.names), rows)
         except ValueError as error:
-            self.get_logger().warning(f"cannot draw ActionChunk {msg.chunk_id}: {error}", throttle_duration_sec=5.0)
+            self._throttled.warning("chunk", 5.0, f"cannot draw ActionChunk {msg.chunk_id}: {error}")
             return
         self.markers_pub.publish(MarkerArray(markers=[self._line(predicted_path_marker(points[msg.rtc_delay_steps:]))]))
 

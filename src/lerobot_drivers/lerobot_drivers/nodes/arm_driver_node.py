@@ -37,6 +37,7 @@ from lerobot_drivers.control.commands import (
 from lerobot_drivers.control.driver import ArmDriver, DriverSettings, JointSample
 from lerobot_drivers.control.health import HealthLimits, assess
 from lerobot_drivers.nodes.lifecycle_main import run_lifecycle_node
+from lerobot_drivers.nodes.log_throttle import LogThrottle
 from lerobot_drivers.nodes.parameters import AUTOSTART, ParameterSpec, declare_parameters
 from lerobot_drivers.qos import JOINT_STATE_PUBLISHER_QOS, LATEST_COMMAND_QOS, TRAJECTORY_QOS
 from lerobot_msgs.msg import ActionChunk
@@ -96,6 +97,7 @@ def _stamp_seconds(stamp) -> float:
 class ArmDriverNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("arm_driver", **kwargs)
+        self._throttled = LogThrottle(self.get_logger())  # commands arrive at the control rate
         declare_parameters(self, PARAMETERS)
         self.driver: ArmDriver | None = None
         self.resolver: JointNameResolver | None = None
@@ -252,7 +254,7 @@ class ArmDriverNode(LifecycleNode):
     def _accepting(self, topic: str) -> bool:
         driver = self.driver
         if driver is None or not driver.active:
-            self.get_logger().warn(f"{topic}: ignored, the driver is not active", throttle_duration_sec=5.0)
+            self._throttled.warning(topic, 5.0, f"{topic}: ignored, the driver is not active")
             return False
         return True
 

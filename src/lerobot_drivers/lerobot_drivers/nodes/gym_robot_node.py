@@ -24,6 +24,7 @@ from lerobot_drivers.gym_robot import (GymRobot, GymRobotConfig, GymRobotError, 
                                        parse_env_kwargs)
 from lerobot_drivers.qos import CAMERA_IMAGE_QOS
 from lerobot_drivers.image_conversion import numpy_to_image_msg
+from lerobot_drivers.nodes.log_throttle import LogThrottle
 from lerobot_drivers.nodes.parameters import ParameterSpec, declare_parameters, parameter_values
 from lerobot_drivers.nodes.runner import run_node
 
@@ -57,6 +58,7 @@ PARAMETERS = (
 class GymRobotNode(Node):
     def __init__(self, **kwargs):
         super().__init__("gym_robot", **kwargs)
+        self._throttled = LogThrottle(self.get_logger())
         declare_parameters(self, PARAMETERS)
         p = parameter_values(self, PARAMETERS)
         env_id = str(p["env_id"])
@@ -110,17 +112,16 @@ class GymRobotNode(Node):
         try:
             self.robot.set_action(values, self._now())
         except GymRobotError as error:
-            self.get_logger().warning(f"ignoring action on {self.action_topic}: {error}",
-                                      throttle_duration_sec=1.0)
+            self._throttled.warning("action", 1.0, f"ignoring action on {self.action_topic}: {error}")
 
     def _on_joint_action(self, msg: JointState) -> None:
         if self.action_names and msg.name:
             index = {name: i for i, name in enumerate(msg.name)}
             missing = [n for n in self.action_names if n not in index]
             if missing or len(msg.position) != len(msg.name):
-                self.get_logger().warning(
-                    f"ignoring action on {self.action_topic}: needs names {self.action_names} with one position "
-                    f"each, got names {list(msg.name)} and {len(msg.position)} positions", throttle_duration_sec=1.0)
+                self._throttled.warning(
+                    "action", 1.0, f"ignoring action on {self.action_topic}: needs names {self.action_names} with "
+                    f"one position each, got names {list(msg.name)} and {len(msg.position)} positions")
                 return
             self._set_action([msg.position[index[n]] for n in self.action_names])
         else:

@@ -34,7 +34,8 @@ from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA
@@ -43,6 +44,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lerobot_drivers.nodes.lifecycle_main import run_lifecycle_node
+from lerobot_drivers.nodes.log_throttle import LogThrottle
 from lerobot_drivers.nodes.parameters import AUTOSTART, ParameterSpec, check_choice, declare_parameters, table_by_name
 from lerobot_drivers.qos import JOINT_STATE_PUBLISHER_QOS, LATEST_JOINT_STATE_QOS, TRAJECTORY_QOS
 from lerobot_msgs.action import RunPolicy
@@ -190,15 +192,45 @@ class PolicyNode(LifecycleNode):
         self._run_generation = 0
         self._run_end_reason = ""
         self._previous_stats = None
+        self._throttled = LogThrottle(self.get_logger())  # warnings raised on every tick of a lasting condition
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(float(self._param("diagnostics_period_s")),
                                                     self._publish_diagnostics)
         self._failure_timer = self.create_timer(0.1, self._deactivate_if_failed)
-        services = ReentrantCallbackGroup()
-        self.create_service(Trigger, "~/reset", self._on_reset, callback_group=services)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self._start_action_server()
+
+    def _start_action_server(self) -> None:
+        """~/run_policy on a hidden helper node spun by an executor of its own.
+
+        The goal's execute callback runs as long as the run (it reports feedback), which needs a multi-threaded
+        executor; rclpy's MultiThreadedExecutor re-yields a ready entity until a worker thread has taken it, so
+        with the 100 Hz joint states and the camera on it its loop took a whole core (py-spy: 32 k joint-state
+        handlers in 14 s instead of 1.4 k), held the GIL the callbacks needed, and observations went stale on a
+        quiet machine. The node itself therefore spins single-threaded, and only the action server is here.
+        """
+        self._actions_node = rclpy.create_node("_policy_node_run_policy", context=self.context,
+                                               namespace=self.get_namespace(), start_parameter_services=False)
         self._action_server = ActionServer(
-            self, RunPolicy, "~/run_policy", execute_callback=self._execute_run, goal_callback=self._accept_goal,
-            cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=services)
+            self._actions_node, RunPolicy, f"{self.get_fully_qualified_name()}/run_policy",
+            execute_callback=self._execute_run, goal_callback=self._accept_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT)
+        self._actions_executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self._actions_executor.add_node(self._actions_node)
+        threading.Thread(target=self._spin_actions, name="run-policy-actions", daemon=True).start()
+
+    def _spin_actions(self) -> None:
+        try:
+            self._actions_executor.spin()
+        except Exception:  # noqa: BLE001 - the context ends under it at shutdown
+            if self.context.ok():
+                raise
+
+    def destroy_node(self) -> None:
+        self._actions_executor.shutdown(timeout_sec=2.0)
+        self._action_server.destroy()
+        self._actions_node.destroy_node()
+        super().destroy_node()
 
     def _param(self, name: str):
         return self.get_parameter(name).value
@@ -278,8 +310,7 @@ class PolicyNode(LifecycleNode):
         self._inference_thread.start()
         if "command" in self._publishers_made:
             period = 1.0 / (self.served.interface.fps * int(self._param("interpolation_multiplier")))
-            self._command_timer = self.create_timer(period, self._publish_command,
-                                                    callback_group=MutuallyExclusiveCallbackGroup())
+            self._command_timer = self.create_timer(period, self._publish_command)
         if self._param("run_on_activate"):
             self._start_run(None)
         self.get_logger().info("active: " + ("inferring" if self._param("run_on_activate") else
@@ -413,7 +444,7 @@ class PolicyNode(LifecycleNode):
         try:
             ros = rc.joint_state_values(msg, interface.command.joints, "position", self._param("executor_goals_topic"))
         except rc.ConversionError as error:
-            self.get_logger().warn(f"executor goals ignored: {error}", throttle_duration_sec=5.0)
+            self._throttled.warning("executor_goals", 5.0, f"executor goals ignored: {error}")
             return
         served.runtime.add_executor_goal(rc.sample_stamp_ns(msg, "header", self._now_ns()),
                                          interface.action.transform.forward(ros))
@@ -421,17 +452,17 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------------------------------------ outputs
     def _on_result(self, result: StepResult) -> None:
         """Called from the inference thread for every step that did something."""
-        log = self.get_logger()
+        log = self._throttled
         if isinstance(result, ChunkReady):
             self._publish_chunk(result.chunk)
             for trip in result.trips:
-                log.warn(f"chunk {result.chunk.chunk_id} clamped: {trip.message}", throttle_duration_sec=2.0)
+                log.warning(f"clamped {trip.kind.value}", 2.0, f"chunk {result.chunk.chunk_id} clamped: {trip.message}")
         elif isinstance(result, ChunkHeld):
-            log.warn(f"chunk held ({result.kind.value}): {result.message}", throttle_duration_sec=2.0)
+            log.warning(f"held {result.kind.value}", 2.0, f"chunk held ({result.kind.value}): {result.message}")
         elif isinstance(result, NoObservation):
-            log.warn(f"no inference, observation rejected: {result.missed.describe()}", throttle_duration_sec=2.0)
+            log.warning("no observation", 2.0, lambda: f"no inference, observation rejected: {result.missed.describe()}")
         elif isinstance(result, InferenceFailed):
-            log.error(result.message, throttle_duration_sec=1.0)
+            log.error("inference failed", 1.0, result.message)
 
     def _publish_chunk(self, chunk: TimedChunk) -> None:
         served = self.served
@@ -448,8 +479,7 @@ class PolicyNode(LifecycleNode):
         first = chunk.first_row_not_before(now)
         if first is None:  # never publish a trajectory that is already over
             served.runtime.note_trip(TripKind.LATE_CHUNK)
-            self.get_logger().warn(f"chunk {chunk.chunk_id} dropped: all its rows are in the past",
-                                   throttle_duration_sec=2.0)
+            self._throttled.warning("late chunk", 2.0, f"chunk {chunk.chunk_id} dropped: all its rows are in the past")
             return
         interface, publishers = served.interface, self._publishers_made
         if "chunk" in publishers:
@@ -509,7 +539,7 @@ class PolicyNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     return run_lifecycle_node(PolicyNode, "policy_node", args, description=__doc__.split("\n\n")[0],
-                              parameters=PARAMETERS, on_exit=PolicyNode.release, threads=4)
+                              parameters=PARAMETERS, on_exit=PolicyNode.release)
 
 
 if __name__ == "__main__":
