@@ -30,11 +30,11 @@ import threading
 import time
 
 import numpy as np
+import rclpy
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
@@ -460,7 +460,8 @@ class PolicyNode(LifecycleNode):
         elif isinstance(result, ChunkHeld):
             log.warning(f"held {result.kind.value}", 2.0, f"chunk held ({result.kind.value}): {result.message}")
         elif isinstance(result, NoObservation):
-            log.warning("no observation", 2.0, lambda: f"no inference, observation rejected: {result.missed.describe()}")
+            log.warning("no observation", 2.0,
+                        lambda: f"no inference, observation rejected: {result.missed.describe()}")
         elif isinstance(result, InferenceFailed):
             log.error("inference failed", 1.0, result.message)
 
