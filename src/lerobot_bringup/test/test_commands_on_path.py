@@ -23,7 +23,7 @@ def installed_executables() -> list[str]:
 
 # First words of README command lines that are not this workspace's commands.
 OTHER_TOOLS = {"make", "source", "python", "pip", "colcon", "ros2", "docker", "ls", "sudo", "cd", "export", "bash",
-               "git", "echo", "#"}
+               "git", "echo", "#", "torchrun"}  # torchrun: torch's launcher (in the venv), for lerobot_train.train
 
 
 def readme_commands() -> list[str]:
