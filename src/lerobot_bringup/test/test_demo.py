@@ -29,17 +29,22 @@ ROBOT_STATE_PUBLISHER_TOPICS = {"/robot_description", "/tf", "/tf_static"}
 def demo(tmp_path_factory):
     """Run the reduced demo once; yields (output folder, its printed text)."""
     output = tmp_path_factory.mktemp("demo") / "out"
-    process = ManagedProcess([sys.executable, "-m", "lerobot_bringup.demo", "--output", str(output),
-                              "--episodes", "2", "--episode-time-s", "3", "--reset-time-s", "1",
-                              "--steps", "4", "--batch-size", "4", "--num-workers", "0",
-                              "--eval-episodes", "1", "--eval-episode-time-s", "3"], output.parent / "demo.log")
+    text = run_demo(output, ["--episodes", "2", "--episode-time-s", "3", "--reset-time-s", "1", "--steps", "4",
+                             "--batch-size", "4", "--num-workers", "0", "--eval-episodes", "1",
+                             "--eval-episode-time-s", "3"], output.parent / "demo.log", timeout=900)
+    return output, text
+
+
+def run_demo(output: Path, args: list[str], log: Path, timeout: float) -> str:
+    """`lerobot-demo --output OUTPUT ARGS` to its end; returns what it printed (it must exit 0)."""
+    process = ManagedProcess([sys.executable, "-m", "lerobot_bringup.demo", "--output", str(output), *args], log)
     try:
-        code = process.popen.wait(timeout=900)
+        code = process.popen.wait(timeout=timeout)
     finally:
         process.stop()
     text = process.output()
     assert code == 0, text[-8000:]
-    return output, text
+    return text
 
 
 def test_every_stage_leaves_its_artefacts(demo):
@@ -165,16 +170,9 @@ def test_an_act_policy_is_deployed_the_same_way_and_loads_in_upstream(demo, tmp_
     act_output = tmp_path / "act"
     act_output.mkdir()
     (act_output / "sim_so101_demo").symlink_to(output / "sim_so101_demo")
-    process = ManagedProcess([sys.executable, "-m", "lerobot_bringup.demo", "--output", str(act_output),
-                              "--from-stage", "train", "--policy-type", "act", "--steps", "3", "--batch-size", "4",
-                              "--train-processes", "1", "--eval-episodes", "1", "--eval-episode-time-s", "3",
-                              "--no-evaluate-scripted"], tmp_path / "act_demo.log")
-    try:
-        code = process.popen.wait(timeout=600)
-    finally:
-        process.stop()
-    text = process.output()
-    assert code == 0, text[-6000:]
+    text = run_demo(act_output, ["--from-stage", "train", "--policy-type", "act", "--steps", "3", "--batch-size", "4",
+                                 "--train-processes", "1", "--eval-episodes", "1", "--eval-episode-time-s", "3",
+                                 "--no-evaluate-scripted"], tmp_path / "act_demo.log", timeout=600)
     assert "--policy.type=act" in text and "trained policy" in text
     assert validate_dataset(act_output / "eval_sim_so101_demo").ok
 
