@@ -6,6 +6,7 @@ with other ROS graphs cannot cross-talk: a per-run domain, localhost-only discov
 import os
 import random
 import tempfile
+import time
 
 import pytest
 
@@ -17,20 +18,36 @@ os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT?sockets_size=4MB")
 pytest_plugins = ["lerobot_testing.fixtures"]
 
 
-@pytest.fixture(autouse=True)
-def _normal_scheduling():
-    """Put every thread of the test process back on the normal scheduler before each test.
+def _realtime_threads() -> set[int]:
+    found = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
+                found.add(int(tid))
+        except OSError:  # the thread ended meanwhile
+            pass
+    return found
 
-    In fresh-clone runs the pytest process was found at SCHED_FIFO priority 99 (its parent `make` was not): some
-    library imported by an earlier test made a thread real-time (not yet identified; nothing of ours does). The
-    nodes the tests start inherit the policy, and Fast DDS threads spinning at FIFO 99 starved everything else on
-    two cores until a graph test hung. This resets the policy; it does not find the cause.
+
+@pytest.fixture(autouse=True)
+def _no_real_time_threads_left():
+    """Fail the test after which a thread of the test process runs at real-time priority, and put it back.
+
+    SVT-AV1 switched video-encoding threads to SCHED_FIFO 99 (as root); the nodes the later tests started inherited
+    it and Fast DDS threads spinning at FIFO 99 starved two cores until a graph test hung, far from the cause.
+    lerobot_dataset.video now undoes that; this names the test if anything does it again.
     """
-    if hasattr(os, "sched_setscheduler"):
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                if os.sched_getscheduler(int(tid)) != os.SCHED_OTHER:
-                    os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
-            except OSError:  # the thread ended meanwhile
-                pass
+    if not os.path.isdir("/proc/self/task"):
+        yield
+        return
+    before = _realtime_threads()
     yield
+    deadline = time.monotonic() + 2.0  # an encoder thread may still be inside its (guarded) first encode call
+    while (left := _realtime_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for tid in left:
+        try:
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            pass
+    assert not left, f"this test left {len(left)} thread(s) of the test process at real-time scheduling"

@@ -298,7 +298,9 @@ class _EmbeddedImages:
         key = (f, g)
         table = self._cache.get(key)
         if table is None:
-            table = pq.ParquetFile(self.files[f]).read_row_group(g, columns=self.keys)
+            # Closed here, not when collected: the file handle and read buffers go back at once.
+            with pq.ParquetFile(self.files[f]) as parquet:
+                table = parquet.read_row_group(g, columns=self.keys)
             self._cache[key] = table
             while len(self._cache) > 1 and sum(t.nbytes for t in self._cache.values()) > self._cache_bytes:
                 self._cache.popitem(last=False)

@@ -10,6 +10,7 @@ Workers also keep downsampled copies of the frames for the image stats, so no ep
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -372,6 +373,41 @@ class FrameWorker:
         pass
 
 
+def _thread_schedules() -> dict[int, tuple[int, int]]:
+    """(policy, priority) of every thread of this process, by thread id (Linux)."""
+    schedules = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            schedules[int(tid)] = (os.sched_getscheduler(int(tid)), os.sched_getparam(int(tid)).sched_priority)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return schedules
+
+
+def _keeping_thread_scheduling(call, *args):
+    """Run `call` and undo any switch to real-time scheduling it made in this process's threads.
+
+    SVT-AV1 (upstream's default video codec) puts the thread that opens an encoder on SCHED_FIFO priority 99 when
+    the process runs as root, as it does in a Docker container, and the ~20 encoder threads it starts from there
+    inherit it. Real-time encoding threads on a small robot computer starve the control loop, the DDS threads and
+    every other process (a fresh-clone test run hung this way on two cores). The threads that changed get the
+    scheduling the calling thread had before, which is what they would have inherited.
+    """
+    if not hasattr(os, "sched_getscheduler") or not os.path.isdir("/proc/self/task"):
+        return call(*args)
+    before = _thread_schedules()
+    caller = before[threading.get_native_id()]
+    try:
+        return call(*args)
+    finally:
+        for tid, schedule in _thread_schedules().items():
+            if schedule[0] in (os.SCHED_FIFO, os.SCHED_RR) and schedule != before.get(tid, caller):
+                try:
+                    os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))
+                except OSError as e:
+                    log.warning("video encoder thread %d left at real-time priority: %s", tid, e)
+
+
 class SegmentEncoder:
     """Encodes RGB frames (H, W, 3 uint8) into one standalone mp4 segment: CFR, pts = frame number, time base
     1/fps, first frame a keyframe, so segments can be stream-copied one after another into a dataset's file."""
@@ -381,6 +417,7 @@ class SegmentEncoder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._time_base = Fraction(1, int(fps))
         self._frames = 0
+        self._codec_open = False  # PyAV opens the codec, and SVT-AV1 starts its threads, at the first encode
         self._container: Any = av.open(str(self.path), "w")
         try:
             stream = self._container.add_stream(config.encoder_name, rate=int(fps), options=config.codec_options())
@@ -399,14 +436,20 @@ class SegmentEncoder:
         frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame_hwc), format="rgb24")
         frame.pts = self._frames
         frame.time_base = self._time_base
-        self._container.mux(self._stream.encode(frame))
+        self._container.mux(self._encode(frame))
         self._frames += 1
 
     def finish(self) -> int:
         """Flush the encoder and close the file; returns the number of frames."""
-        self._container.mux(self._stream.encode(None))
+        self._container.mux(self._encode(None))
         self._container.close()
         return self._frames
+
+    def _encode(self, frame: av.VideoFrame | None) -> list:
+        if self._codec_open:
+            return self._stream.encode(frame)
+        self._codec_open = True
+        return _keeping_thread_scheduling(self._stream.encode, frame)
 
     def abort(self) -> None:
         try:

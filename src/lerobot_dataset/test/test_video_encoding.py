@@ -1,6 +1,7 @@
 """Video side of the writer: encoder settings, CFR concatenation, keyframes per episode, backlog/stall reporting."""
 
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import pytest
 
 from lerobot_dataset import LeRobotDatasetWriter, VideoEncoderConfig
 from lerobot_dataset import format as F
+from lerobot_dataset import video as video_mod
 from lerobot_dataset.video import VideoSegmentWorker, concat_segment, probe_video_info, video_frame_count
 from lerobot_dataset.writer import EpisodeSaveError
 
@@ -224,3 +226,46 @@ def test_a_hung_encoder_never_blocks_the_discard_after_a_stall(tmp_path):
         assert w.episode_length == 0
         with pytest.raises(EpisodeSaveError, match=f"{CAM}: the worker is hung.*abort the episode"):
             _finishes_within(30, lambda: w.add_frame(frame(0), task="t"))
+
+
+def _realtime_threads():
+    return {tid: s for tid, s in video_mod._thread_schedules().items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
+
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root may switch a thread to real-time scheduling")
+
+
+@as_root
+def test_video_encoding_leaves_no_thread_real_time(tmp_path):
+    """SVT-AV1 switches the thread that opens it to SCHED_FIFO 99 as root (and its encoder threads inherit it); a
+    recording (here through the writer's camera worker thread) must not leave real-time threads behind."""
+    before = _realtime_threads()
+    with LeRobotDatasetWriter.create(tmp_path / "ds", FPS, FEATS, use_videos=True, fsync=False) as writer:
+        for i in range(4):
+            writer.add_frame(frame(i * 40), task="t")
+        writer.save_episode()  # waits for the camera worker's encoder (during its first encode SVT is at FIFO 99)
+    assert _realtime_threads() == before
+
+
+@as_root
+def test_scheduling_guard_restores_the_caller_and_the_threads_it_started():
+    started = threading.Event()
+    stop = threading.Event()
+
+    def go_real_time_and_start_a_thread():
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99))
+        worker = threading.Thread(target=lambda: (started.set(), stop.wait(10)), daemon=True)
+        worker.start()  # inherits FIFO 99, as a library's encoder threads do
+        started.wait(10)
+        return worker.native_id
+
+    caller = threading.get_native_id()
+    before = video_mod._thread_schedules()[caller]
+    try:
+        worker_tid = video_mod._keeping_thread_scheduling(go_real_time_and_start_a_thread)
+        after = video_mod._thread_schedules()
+        assert after[caller] == before
+        assert after[worker_tid] == before
+    finally:
+        stop.set()
+        os.sched_setscheduler(0, before[0], os.sched_param(before[1]))
