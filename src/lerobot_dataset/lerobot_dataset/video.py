@@ -9,6 +9,7 @@ Workers also keep downsampled copies of the frames for the image stats, so no ep
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import queue
@@ -384,6 +385,25 @@ def _thread_schedules() -> dict[int, tuple[int, int]]:
     return schedules
 
 
+def _set_own_scheduling(policy: int, priority: int) -> None:
+    """Set the calling thread's scheduling through pthread_setschedparam, not the bare system call: glibc keeps the
+    policy it last set in the thread's descriptor and gives it to every thread this one starts later, so a reset
+    that bypasses it leaves new threads (Fast DDS's, a later encoder's) real-time."""
+    param = _SchedParam(priority)
+    err = _libc.pthread_setschedparam(_libc.pthread_self(), policy, ctypes.byref(param))
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
+class _SchedParam(ctypes.Structure):
+    _fields_ = [("sched_priority", ctypes.c_int)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.pthread_self.restype = ctypes.c_void_p
+_libc.pthread_setschedparam.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_SchedParam)]
+
+
 def _keeping_thread_scheduling(call, *args):
     """Run `call` and undo any switch to real-time scheduling it made in this process's threads.
 
@@ -395,15 +415,19 @@ def _keeping_thread_scheduling(call, *args):
     """
     if not hasattr(os, "sched_getscheduler") or not os.path.isdir("/proc/self/task"):
         return call(*args)
+    me = threading.get_native_id()
     before = _thread_schedules()
-    caller = before[threading.get_native_id()]
+    caller = before[me]
     try:
         return call(*args)
     finally:
         for tid, schedule in _thread_schedules().items():
             if schedule[0] in (os.SCHED_FIFO, os.SCHED_RR) and schedule != before.get(tid, caller):
                 try:
-                    os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))
+                    if tid == me:
+                        _set_own_scheduling(*caller)
+                    else:  # the encoder's own threads start no threads, so glibc's record of them does not matter
+                        os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))
                 except OSError as e:
                     log.warning("video encoder thread %d left at real-time priority: %s", tid, e)
 

@@ -1,5 +1,6 @@
 """Video side of the writer: encoder settings, CFR concatenation, keyframes per episode, backlog/stall reporting."""
 
+import ctypes
 import logging
 import os
 import threading
@@ -232,6 +233,15 @@ def _realtime_threads():
     return {tid: s for tid, s in video_mod._thread_schedules().items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
 
 
+def _policy_as_glibc_reports_it():
+    libc = video_mod._libc
+    libc.pthread_getschedparam.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+                                           ctypes.POINTER(video_mod._SchedParam)]
+    policy, param = ctypes.c_int(), video_mod._SchedParam()
+    assert libc.pthread_getschedparam(libc.pthread_self(), ctypes.byref(policy), ctypes.byref(param)) == 0
+    return policy.value, param.sched_priority
+
+
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root may switch a thread to real-time scheduling")
 
 
@@ -249,23 +259,40 @@ def test_video_encoding_leaves_no_thread_real_time(tmp_path):
 
 @as_root
 def test_scheduling_guard_restores_the_caller_and_the_threads_it_started():
+    """As SVT-AV1 does: pthread_setschedparam(self, SCHED_FIFO, 99), then start threads (they inherit it). After
+    the guard, the caller, those threads and any thread the caller starts later are back on the caller's policy."""
     started = threading.Event()
     stop = threading.Event()
 
     def go_real_time_and_start_a_thread():
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99))
+        video_mod._set_own_scheduling(os.SCHED_FIFO, 99)
         worker = threading.Thread(target=lambda: (started.set(), stop.wait(10)), daemon=True)
-        worker.start()  # inherits FIFO 99, as a library's encoder threads do
+        worker.start()
         started.wait(10)
         return worker.native_id
+
+    def thread_started_now():
+        seen = []
+        later = threading.Thread(target=lambda: (seen.append(_policy_as_glibc_reports_it()), stop.wait(10)),
+                                 daemon=True)
+        later.start()
+        while not seen:
+            time.sleep(0.01)
+        return later.native_id, seen[0]
 
     caller = threading.get_native_id()
     before = video_mod._thread_schedules()[caller]
     try:
         worker_tid = video_mod._keeping_thread_scheduling(go_real_time_and_start_a_thread)
+        later_tid, later_as_glibc_reports_it = thread_started_now()
         after = video_mod._thread_schedules()
         assert after[caller] == before
         assert after[worker_tid] == before
+        assert after[later_tid] == before
+        # glibc hands its record of the caller's policy to new threads, and Fast DDS applies what it reads there to
+        # each thread it starts: a reset behind glibc's back made every DDS thread started later FIFO 99.
+        assert _policy_as_glibc_reports_it() == before
+        assert later_as_glibc_reports_it == before
     finally:
         stop.set()
-        os.sched_setscheduler(0, before[0], os.sched_param(before[1]))
+        video_mod._set_own_scheduling(*before)

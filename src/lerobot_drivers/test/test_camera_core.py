@@ -1,4 +1,6 @@
 """OpenCV camera core against a real OpenCV source without hardware: a lossless video file written with PyAV."""
+import subprocess
+import sys
 import threading
 import time
 
@@ -150,18 +152,19 @@ def test_capture_thread_connects_when_device_appears_later(tmp_path):
 def test_a_file_that_opens_but_never_decodes_backs_off_with_an_error(tmp_path):
     """Issue: a video file OpenCV opens but cannot decode (AV1 here: this OpenCV build has no AV1 decoder) was
     reopened ~15 times a second, announced as "streaming" each time, never as an error."""
-    import av
-
     video = tmp_path / "av1.mp4"
-    with av.open(str(video), "w") as container:
-        stream = container.add_stream("libsvtav1", rate=30)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), 40 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    # Encoded in a process of its own: SVT-AV1 run as root switches the thread that opens it to SCHED_FIFO 99.
+    encode = f"""
+import av, numpy as np
+with av.open({str(video)!r}, "w") as container:
+    stream = container.add_stream("libsvtav1", rate=30)
+    stream.width, stream.height, stream.pix_fmt = {W}, {H}, "yuv420p"
+    for i in range(5):
+        frame = av.VideoFrame.from_ndarray(np.full(({H}, {W}, 3), 40 * i, np.uint8), format="rgb24")
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+"""
+    subprocess.run([sys.executable, "-c", encode], check=True, capture_output=True, timeout=120)
     log = FrameLog()
     camera = OpenCVCamera(OpenCVCameraConfig(device=str(video)))
     capture = CaptureThread(camera, log.on_frame, stamp=time.monotonic, on_status=log.statuses.append, fps=100,
