@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from lerobot_dataset.video import _set_own_scheduling
+from lerobot_dataset.thread_scheduling import set_own_scheduling
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -37,7 +37,7 @@ def _no_real_time_threads_left():
 
     SVT-AV1 switched video-encoding threads to SCHED_FIFO 99 (as root); the nodes the later tests started inherited
     it and Fast DDS threads spinning at FIFO 99 starved two cores until a graph test hung, far from the cause.
-    lerobot_dataset.video now undoes that; this names the test if anything does it again.
+    lerobot_dataset.thread_scheduling now undoes that; this names the test if anything does it again.
     """
     if not os.path.isdir("/proc/self/task"):
         yield
@@ -50,7 +50,7 @@ def _no_real_time_threads_left():
     for tid in left:
         try:
             if tid == threading.get_native_id():  # through glibc, which hands its record to the threads started next
-                _set_own_scheduling(os.SCHED_OTHER, 0)
+                set_own_scheduling(os.SCHED_OTHER, 0)
             else:
                 os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
         except OSError:

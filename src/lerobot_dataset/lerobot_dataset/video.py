@@ -9,9 +9,7 @@ Workers also keep downsampled copies of the frames for the image stats, so no ep
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import queue
 import threading
 import time
@@ -27,6 +25,7 @@ import numpy as np
 
 from .durable_io import fsync_file
 from .stats import FrameSampler, Stats, image_stats
+from .thread_scheduling import keeping_thread_scheduling
 
 log = logging.getLogger(__name__)
 
@@ -374,64 +373,6 @@ class FrameWorker:
         pass
 
 
-def _thread_schedules() -> dict[int, tuple[int, int]]:
-    """(policy, priority) of every thread of this process, by thread id (Linux)."""
-    schedules = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            schedules[int(tid)] = (os.sched_getscheduler(int(tid)), os.sched_getparam(int(tid)).sched_priority)
-        except OSError:  # the thread ended meanwhile
-            pass
-    return schedules
-
-
-def _set_own_scheduling(policy: int, priority: int) -> None:
-    """Set the calling thread's scheduling through pthread_setschedparam, not the bare system call: glibc keeps the
-    policy it last set in the thread's descriptor and gives it to every thread this one starts later, so a reset
-    that bypasses it leaves new threads (Fast DDS's, a later encoder's) real-time."""
-    param = _SchedParam(priority)
-    err = _libc.pthread_setschedparam(_libc.pthread_self(), policy, ctypes.byref(param))
-    if err:
-        raise OSError(err, os.strerror(err))
-
-
-class _SchedParam(ctypes.Structure):
-    _fields_ = [("sched_priority", ctypes.c_int)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.pthread_self.restype = ctypes.c_void_p
-_libc.pthread_setschedparam.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_SchedParam)]
-
-
-def _keeping_thread_scheduling(call, *args):
-    """Run `call` and undo any switch to real-time scheduling it made in this process's threads.
-
-    SVT-AV1 (upstream's default video codec) puts the thread that opens an encoder on SCHED_FIFO priority 99 when
-    the process runs as root, as it does in a Docker container, and the ~20 encoder threads it starts from there
-    inherit it. Real-time encoding threads on a small robot computer starve the control loop, the DDS threads and
-    every other process (a fresh-clone test run hung this way on two cores). The threads that changed get the
-    scheduling the calling thread had before, which is what they would have inherited.
-    """
-    if not hasattr(os, "sched_getscheduler") or not os.path.isdir("/proc/self/task"):
-        return call(*args)
-    me = threading.get_native_id()
-    before = _thread_schedules()
-    caller = before[me]
-    try:
-        return call(*args)
-    finally:
-        for tid, schedule in _thread_schedules().items():
-            if schedule[0] in (os.SCHED_FIFO, os.SCHED_RR) and schedule != before.get(tid, caller):
-                try:
-                    if tid == me:
-                        _set_own_scheduling(*caller)
-                    else:  # the encoder's own threads start no threads, so glibc's record of them does not matter
-                        os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))
-                except OSError as e:
-                    log.warning("video encoder thread %d left at real-time priority: %s", tid, e)
-
-
 class SegmentEncoder:
     """Encodes RGB frames (H, W, 3 uint8) into one standalone mp4 segment: CFR, pts = frame number, time base
     1/fps, first frame a keyframe, so segments can be stream-copied one after another into a dataset's file."""
@@ -473,7 +414,7 @@ class SegmentEncoder:
         if self._codec_open:
             return self._stream.encode(frame)
         self._codec_open = True
-        return _keeping_thread_scheduling(self._stream.encode, frame)
+        return keeping_thread_scheduling(self._stream.encode, frame)  # SVT-AV1 turns it real-time as root
 
     def abort(self) -> None:
         try:

@@ -1,6 +1,5 @@
 """Video side of the writer: encoder settings, CFR concatenation, keyframes per episode, backlog/stall reporting."""
 
-import ctypes
 import logging
 import os
 import threading
@@ -14,7 +13,7 @@ import pytest
 
 from lerobot_dataset import LeRobotDatasetWriter, VideoEncoderConfig
 from lerobot_dataset import format as F
-from lerobot_dataset import video as video_mod
+from lerobot_dataset import thread_scheduling as sched
 from lerobot_dataset.video import VideoSegmentWorker, concat_segment, probe_video_info, video_frame_count
 from lerobot_dataset.writer import EpisodeSaveError
 
@@ -230,16 +229,7 @@ def test_a_hung_encoder_never_blocks_the_discard_after_a_stall(tmp_path):
 
 
 def _realtime_threads():
-    return {tid: s for tid, s in video_mod._thread_schedules().items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
-
-
-def _policy_as_glibc_reports_it():
-    libc = video_mod._libc
-    libc.pthread_getschedparam.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-                                           ctypes.POINTER(video_mod._SchedParam)]
-    policy, param = ctypes.c_int(), video_mod._SchedParam()
-    assert libc.pthread_getschedparam(libc.pthread_self(), ctypes.byref(policy), ctypes.byref(param)) == 0
-    return policy.value, param.sched_priority
+    return {tid: s for tid, s in sched.thread_schedules().items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
 
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root may switch a thread to real-time scheduling")
@@ -265,7 +255,7 @@ def test_scheduling_guard_restores_the_caller_and_the_threads_it_started():
     stop = threading.Event()
 
     def go_real_time_and_start_a_thread():
-        video_mod._set_own_scheduling(os.SCHED_FIFO, 99)
+        sched.set_own_scheduling(os.SCHED_FIFO, 99)
         worker = threading.Thread(target=lambda: (started.set(), stop.wait(10)), daemon=True)
         worker.start()
         started.wait(10)
@@ -273,26 +263,26 @@ def test_scheduling_guard_restores_the_caller_and_the_threads_it_started():
 
     def thread_started_now():
         seen = []
-        later = threading.Thread(target=lambda: (seen.append(_policy_as_glibc_reports_it()), stop.wait(10)),
-                                 daemon=True)
+        later = threading.Thread(target=lambda: (seen.append(sched.own_scheduling_as_glibc_records_it()),
+                                                 stop.wait(10)), daemon=True)
         later.start()
         while not seen:
             time.sleep(0.01)
         return later.native_id, seen[0]
 
     caller = threading.get_native_id()
-    before = video_mod._thread_schedules()[caller]
+    before = sched.thread_schedules()[caller]
     try:
-        worker_tid = video_mod._keeping_thread_scheduling(go_real_time_and_start_a_thread)
-        later_tid, later_as_glibc_reports_it = thread_started_now()
-        after = video_mod._thread_schedules()
+        worker_tid = sched.keeping_thread_scheduling(go_real_time_and_start_a_thread)
+        later_tid, later_as_glibc_records_it = thread_started_now()
+        after = sched.thread_schedules()
         assert after[caller] == before
         assert after[worker_tid] == before
         assert after[later_tid] == before
         # glibc hands its record of the caller's policy to new threads, and Fast DDS applies what it reads there to
         # each thread it starts: a reset behind glibc's back made every DDS thread started later FIFO 99.
-        assert _policy_as_glibc_reports_it() == before
-        assert later_as_glibc_reports_it == before
+        assert sched.own_scheduling_as_glibc_records_it() == before
+        assert later_as_glibc_records_it == before
     finally:
         stop.set()
-        video_mod._set_own_scheduling(*before)
+        sched.set_own_scheduling(*before)
