@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from lerobot_dataset.thread_scheduling import set_own_scheduling
+from lerobot_dataset.thread_scheduling import set_own_scheduling, thread_schedules
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -21,14 +21,7 @@ pytest_plugins = ["lerobot_testing.fixtures"]
 
 
 def _realtime_threads() -> set[int]:
-    found = set()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
-                found.add(int(tid))
-        except OSError:  # the thread ended meanwhile
-            pass
-    return found
+    return {tid for tid, (policy, _) in thread_schedules().items() if policy in (os.SCHED_FIFO, os.SCHED_RR)}
 
 
 @pytest.fixture(autouse=True)
