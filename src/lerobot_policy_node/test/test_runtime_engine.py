@@ -206,6 +206,25 @@ def test_stale_state_stops_inference_and_is_counted_per_feature_and_reason():
     assert stats.misses["observation.state"]["stale"] == len(results) == stats.stale_observations
 
 
+def test_a_new_run_counts_its_own_stale_ticks_and_trips():
+    """RunPolicy's result describes its run: counts from an earlier run (here stale ticks) start again from zero, as
+    chunks and latency do (the demo printed the first episode's 16 stale ticks for every later episode)."""
+    runtime, clock, policy, robot = build(mode="sync", rows=5)
+    prime(runtime, clock, robot)
+    robot.publish_states = False
+    clock.advance(0.5)
+    drive(runtime, clock, robot, 0.3)
+    assert runtime.stats().stale_observations > 0
+    runtime.stop()
+    robot.publish_states = True
+    prime(runtime, clock, robot)
+    made = chunks(drive(runtime, clock, robot, 1.0, until=lambda r: len(chunks(r)) >= 1))
+    stats = runtime.stats()
+    assert made and stats.chunks == len(made)
+    assert stats.stale_observations == 0 and stats.misses == {} and stats.trips == {}
+    assert stats.observations >= 1
+
+
 def test_stale_camera_stops_inference():
     runtime, clock, policy, robot = build(mode="sync", rows=5, camera=True)
     prime(runtime, clock, robot)

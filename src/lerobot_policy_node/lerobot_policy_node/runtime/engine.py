@@ -157,12 +157,15 @@ class PolicyRuntime:
 
     # ------------------------------------------------------------------------------------------ control
     def start(self) -> None:
-        """Start inferring: a fresh tick grid anchored now, an empty queue, chunk ids from 0."""
+        """Start inferring: a fresh tick grid anchored now, an empty queue, chunk ids from 0, statistics (chunks,
+        latency, gate trips) counted from here, so a run's result describes that run."""
         with self._lock:
             self.ticks = ControlTicks(self.fps, self._now())
             self._clear()
             self.running, self.failed = True, None
             self.consecutive_errors, self.chunks = 0, 0
+            self.trips.clear()
+            self.observations.clear_counts()
             self.latency.clear()
             self.runner.reset()
 

@@ -57,8 +57,8 @@ class ObservationAssembler:
         self._assembler = self._new_assembler()
         # Only required streams stop inference; an optional one (the task topic, by default) may be absent.
         self._required = {spec.key for spec in self._assembler.streams if spec.required}
-        self.misses: Counter = Counter()  # (stream key, reason) -> ticks, kept across forget()
-        self.observations = 0
+        self.misses: Counter = Counter()  # (stream key, reason) -> ticks of this run, kept across forget()
+        self.observations = 0  # observations made in this run
         self.invalid_messages = 0
 
     def _new_assembler(self) -> FrameAssembler:
@@ -99,6 +99,12 @@ class ObservationAssembler:
         """Drop every buffered message (a reset: nothing from before it may feed a later observation)."""
         with self._lock:
             self._assembler = self._new_assembler()
+
+    def clear_counts(self) -> None:
+        """Count ticks from here (a run starts); message counts are kept."""
+        with self._lock:
+            self.misses.clear()
+            self.observations = 0
 
     def miss_counts(self) -> dict[str, dict[str, int]]:
         """{stream key: {reason: ticks}} for diagnostics."""
