@@ -6,11 +6,10 @@ with other ROS graphs cannot cross-talk: a per-run domain, localhost-only discov
 import os
 import random
 import tempfile
-import threading
 import time
 
 import pytest
-from lerobot_dataset.thread_scheduling import set_own_scheduling, thread_schedules
+from lerobot_dataset.thread_scheduling import real_time_threads, set_thread_scheduling
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -18,10 +17,6 @@ os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="lerobot-ros-log-")
 os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT?sockets_size=4MB")
 
 pytest_plugins = ["lerobot_testing.fixtures"]
-
-
-def _realtime_threads() -> set[int]:
-    return {tid for tid, (policy, _) in thread_schedules().items() if policy in (os.SCHED_FIFO, os.SCHED_RR)}
 
 
 @pytest.fixture(autouse=True)
@@ -35,17 +30,14 @@ def _no_real_time_threads_left():
     if not os.path.isdir("/proc/self/task"):
         yield
         return
-    before = _realtime_threads()
+    before = set(real_time_threads())
     yield
     deadline = time.monotonic() + 2.0  # an encoder thread may still be inside its (guarded) first encode call
-    while (left := _realtime_threads() - before) and time.monotonic() < deadline:
+    while (left := set(real_time_threads()) - before) and time.monotonic() < deadline:
         time.sleep(0.05)
     for tid in left:
         try:
-            if tid == threading.get_native_id():  # through glibc, which hands its record to the threads started next
-                set_own_scheduling(os.SCHED_OTHER, 0)
-            else:
-                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-        except OSError:
+            set_thread_scheduling(tid, os.SCHED_OTHER, 0)
+        except OSError:  # the thread ended meanwhile
             pass
     assert not left, f"this test left {len(left)} thread(s) of the test process at real-time scheduling"

@@ -10,6 +10,7 @@ Linux only; elsewhere it just makes the call.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -32,10 +33,16 @@ def thread_schedules() -> dict[int, tuple[int, int]]:
     return schedules
 
 
+def real_time_threads() -> dict[int, tuple[int, int]]:
+    """The threads of this process on SCHED_FIFO or SCHED_RR, with their (policy, priority)."""
+    return {tid: schedule for tid, schedule in thread_schedules().items() if schedule[0] in _REAL_TIME}
+
+
 class _SchedParam(ctypes.Structure):
     _fields_ = [("sched_priority", ctypes.c_int)]
 
 
+@functools.cache
 def _libc() -> Any:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.pthread_self.restype = ctypes.c_void_p
@@ -54,6 +61,15 @@ def set_own_scheduling(policy: int, priority: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def set_thread_scheduling(tid: int, policy: int, priority: int) -> None:
+    """Set a thread's scheduling: the calling thread's through glibc (see `set_own_scheduling`), another's with the
+    system call (glibc's record of it only matters for threads it starts itself)."""
+    if tid == threading.get_native_id():
+        set_own_scheduling(policy, priority)
+    else:
+        os.sched_setscheduler(tid, policy, os.sched_param(priority))
+
+
 def own_scheduling_as_glibc_records_it() -> tuple[int, int]:
     """(policy, priority) of the calling thread as glibc reports it (what the threads it starts are given)."""
     libc = _libc()
@@ -70,18 +86,14 @@ def keeping_thread_scheduling(call: Callable[..., Any], *args: Any) -> Any:
     inherited). A thread that was real-time before the call is left as it was."""
     if not hasattr(os, "sched_getscheduler") or not os.path.isdir("/proc/self/task"):
         return call(*args)
-    me = threading.get_native_id()
     before = thread_schedules()
-    caller = before[me]
+    caller = before[threading.get_native_id()]
     try:
         return call(*args)
     finally:
-        for tid, schedule in thread_schedules().items():
-            if schedule[0] in _REAL_TIME and schedule != before.get(tid, caller):
+        for tid, schedule in real_time_threads().items():
+            if schedule != before.get(tid, caller):
                 try:
-                    if tid == me:
-                        set_own_scheduling(*caller)
-                    else:  # the encoder's own threads start no threads, so glibc's record of them does not matter
-                        os.sched_setscheduler(tid, caller[0], os.sched_param(caller[1]))
+                    set_thread_scheduling(tid, *caller)
                 except OSError as e:
                     log.warning("video encoder thread %d left at real-time priority: %s", tid, e)

@@ -228,10 +228,6 @@ def test_a_hung_encoder_never_blocks_the_discard_after_a_stall(tmp_path):
             _finishes_within(30, lambda: w.add_frame(frame(0), task="t"))
 
 
-def _realtime_threads():
-    return {tid: s for tid, s in sched.thread_schedules().items() if s[0] in (os.SCHED_FIFO, os.SCHED_RR)}
-
-
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root may switch a thread to real-time scheduling")
 
 
@@ -239,12 +235,12 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root may switch a t
 def test_video_encoding_leaves_no_thread_real_time(tmp_path):
     """SVT-AV1 switches the thread that opens it to SCHED_FIFO 99 as root (and its encoder threads inherit it); a
     recording (here through the writer's camera worker thread) must not leave real-time threads behind."""
-    before = _realtime_threads()
+    before = sched.real_time_threads()
     with LeRobotDatasetWriter.create(tmp_path / "ds", FPS, FEATS, use_videos=True, fsync=False) as writer:
         for i in range(4):
             writer.add_frame(frame(i * 40), task="t")
         writer.save_episode()  # waits for the camera worker's encoder (during its first encode SVT is at FIFO 99)
-    assert _realtime_threads() == before
+    assert sched.real_time_threads() == before
 
 
 @as_root
