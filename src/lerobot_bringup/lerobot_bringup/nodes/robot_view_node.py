@@ -99,14 +99,14 @@ class RobotViewNode(Node):
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         if msg.horizon * msg.action_dim != len(msg.actions) or len(msg.names) != msg.action_dim:
-            self._throttled.warning("chunk", 5.0, f"ignoring ActionChunk {msg.chunk_id}: {msg.horizon}x"
+            self._throttled.warning("chunk shape", 5.0, f"ignoring ActionChunk {msg.chunk_id}: {msg.horizon}x"
                                     f"{msg.action_dim} with {len(msg.actions)} values and {len(msg.names)} names")
             return
         rows = [msg.actions[k * msg.action_dim:(k + 1) * msg.action_dim] for k in range(msg.horizon)]
         try:
             points = self.kinematics.tip_positions(list(msg.names), rows)
         except ValueError as error:
-            self._throttled.warning("chunk", 5.0, f"cannot draw ActionChunk {msg.chunk_id}: {error}")
+            self._throttled.warning("chunk joints", 5.0, f"cannot draw ActionChunk {msg.chunk_id}: {error}")
             return
         self.markers_pub.publish(MarkerArray(markers=[self._line(predicted_path_marker(points[msg.rtc_delay_steps:]))]))
 

@@ -120,7 +120,7 @@ class GymRobotNode(Node):
             missing = [n for n in self.action_names if n not in index]
             if missing or len(msg.position) != len(msg.name):
                 self._throttled.warning(
-                    "action", 1.0, f"ignoring action on {self.action_topic}: needs names {self.action_names} with "
+                    "action names", 1.0, f"ignoring action on {self.action_topic}: needs names {self.action_names} with "
                     f"one position each, got names {list(msg.name)} and {len(msg.position)} positions")
                 return
             self._set_action([msg.position[index[n]] for n in self.action_names])
