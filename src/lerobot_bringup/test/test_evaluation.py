@@ -68,3 +68,44 @@ def test_render_reach_writes_a_png_of_the_pose(tmp_path):
     assert image.shape == (120, 160, 3)
     with pytest.raises(ValueError, match="did not reach"):
         render_reach(EpisodeOutcome("trained policy", 1, (0.1, 0.0), False, None), tmp_path / "no.png")
+
+
+class _FollowerThatRejectsLateTrajectories:
+    """A demo console whose follower rejects the first `rejected` trajectories (as the driver rejects one that arrives
+    after its max_late_start_s) and executes the next ones to their last point."""
+
+    def __init__(self, start, rejected: int):
+        self.joints = np.asarray(start, float)
+        self.rejected = rejected
+        self.sent = []
+
+    def follower_joints(self, names):
+        return self.joints.copy()
+
+    def send_trajectory(self, names, times, positions):
+        self.sent.append(np.asarray(positions[0], float))
+        if len(self.sent) > self.rejected:
+            self.joints = np.asarray(positions[-1], float)
+
+    def wait_until_at(self, names, goal, tolerance, timeout_s):
+        return float(np.max(np.abs(self.joints - np.asarray(goal)))) <= tolerance
+
+
+def test_going_home_sends_a_new_trajectory_when_one_was_rejected():
+    from lerobot_bringup.demo_evaluate import go_home
+
+    start = home_joints() + 0.6
+    console = _FollowerThatRejectsLateTrajectories(start, rejected=1)
+    go_home(console)
+    assert len(console.sent) == 2
+    np.testing.assert_allclose(console.joints, home_joints(), atol=0.03)
+
+
+def test_going_home_fails_with_the_joint_errors_when_every_trajectory_is_rejected():
+    from lerobot_bringup.demo_record import DemoStageError
+    from lerobot_bringup.demo_evaluate import go_home
+
+    console = _FollowerThatRejectsLateTrajectories(home_joints() + 0.6, rejected=99)
+    with pytest.raises(DemoStageError, match=r"did not reach home after 3 trajectories \(joint errors \[0\.6, 0\.6"):
+        go_home(console)
+    assert len(console.sent) == 3
